@@ -1,0 +1,249 @@
+//! The `switchyard` command line.
+
+use crate::bundle;
+use crate::http::Connection;
+use crate::runtime::bindings::{ComponentError, ComponentKind};
+use crate::runtime::{InvocationError, Limits, Runtime, RuntimeConfig};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run Intercom automations as sandboxed WebAssembly components.
+#[derive(Parser, Debug)]
+#[command(name = "switchyard", version, about)]
+pub struct Cli {
+    /// The data directory (component cache, and later connections and run history).
+    /// Defaults to $SWITCHYARD_HOME, else the platform's data directory.
+    #[arg(long, global = true, env = "SWITCHYARD_HOME")]
+    pub home: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Per-invocation limits (see `docs/ARCHITECTURE.md`).
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Memory a component may use, in MiB.
+    #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
+    pub memory_limit: usize,
+    /// Wall-clock deadline of one invocation, in seconds.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
+    pub deadline: u64,
+    /// Largest output accepted from a component, in MiB.
+    #[arg(long, global = true, default_value_t = 4, value_name = "MIB")]
+    pub output_limit: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List, describe and run actions.
+    #[command(subcommand)]
+    Action(ActionCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct BundleArg {
+    /// The bundle directory (built by `cargo xtask build` into target/bundles/NAME).
+    #[arg(long, value_name = "DIR")]
+    pub bundle: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectionArgs {
+    /// The API base URL, e.g. https://api.intercom.io or the emulator's address.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// The access token. Prefer the environment variable, which stays out of shell history.
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ActionCommand {
+    /// List the components of a bundle: key, kind, version.
+    List {
+        #[command(flatten)]
+        bundle: BundleArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a component's description: its input fields as JSON Schema and a sample output.
+    Describe {
+        /// The component key, e.g. intercom/find-contact.
+        key: String,
+        #[command(flatten)]
+        bundle: BundleArg,
+    },
+    /// Run an action once and print its output as JSON.
+    Run {
+        /// The component key, e.g. intercom/find-contact.
+        key: String,
+        #[command(flatten)]
+        bundle: BundleArg,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+        /// The input, a JSON object.
+        #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+        input: Option<String>,
+        /// Read the input from a file ("-" for standard input).
+        #[arg(long, value_name = "FILE")]
+        input_file: Option<PathBuf>,
+    },
+}
+
+/// Exit codes, so scripts can tell what to do next.
+pub mod exit {
+    /// Something is wrong with what was asked: bad input, usage, unknown component or bundle.
+    pub const INVALID_INPUT: i32 = 2;
+    /// The object the input points at does not exist.
+    pub const NOT_FOUND: i32 = 3;
+    /// The credentials were refused or lack permission.
+    pub const AUTH: i32 = 4;
+    /// The upstream service failed, rate limited, or reported a conflict.
+    pub const UPSTREAM: i32 = 5;
+    /// The component misbehaved: trapped, ran out of time or memory, or returned too much.
+    pub const COMPONENT: i32 = 6;
+    /// Anything else (a bug or a broken installation).
+    pub const INTERNAL: i32 = 1;
+}
+
+/// A failure with the exit code it should end the process with.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { code: exit::INVALID_INPUT, error: error.into() }
+    }
+}
+
+pub fn exit_code(error: &InvocationError) -> i32 {
+    match error {
+        InvocationError::Component(e) => match e {
+            ComponentError::InvalidInput(_) => exit::INVALID_INPUT,
+            ComponentError::NotFound(_) => exit::NOT_FOUND,
+            ComponentError::Unauthorized(_) | ComponentError::Forbidden(_) => exit::AUTH,
+            ComponentError::RateLimited(_) | ComponentError::Conflict(_) | ComponentError::Upstream(_) => {
+                exit::UPSTREAM
+            }
+            ComponentError::Internal(_) => exit::COMPONENT,
+        },
+        InvocationError::DeadlineExceeded(_)
+        | InvocationError::MemoryLimit(_)
+        | InvocationError::OutputTooLarge { .. }
+        | InvocationError::Trapped(_) => exit::COMPONENT,
+        InvocationError::Host(_) => exit::INTERNAL,
+    }
+}
+
+/// The data directory: `--home`/`$SWITCHYARD_HOME`, else the platform's.
+pub fn home_dir(home: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(home) = home {
+        return Ok(home);
+    }
+    let dirs = directories::ProjectDirs::from("dev", "switchyard", "switchyard")
+        .context("no home directory found; set SWITCHYARD_HOME")?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_limit << 20,
+            deadline: Duration::from_secs(self.deadline),
+            output_bytes: self.output_limit << 20,
+            ..Limits::default()
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let home = home_dir(cli.home)?;
+    let runtime = Runtime::new(RuntimeConfig { limits: cli.limits.limits(), cache_dir: home.join("cache") })
+        .map_err(|error| Failure { code: exit::INTERNAL, error })?;
+    match cli.command {
+        Command::Action(command) => action(&runtime, command).await,
+    }
+}
+
+async fn action(runtime: &Runtime, command: ActionCommand) -> Result<(), Failure> {
+    match command {
+        ActionCommand::List { bundle, json } => {
+            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            if json {
+                let rows: Vec<_> = bundle
+                    .components
+                    .values()
+                    .map(|c| serde_json::json!({"key": c.key(), "kind": kind_name(c.kind()), "version": c.description.version, "name": c.description.name}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows).context("printing")?);
+            } else {
+                println!("{:<36} {:<8} {:<9} NAME", "KEY", "KIND", "VERSION");
+                for c in bundle.components.values() {
+                    println!(
+                        "{:<36} {:<8} {:<9} {}",
+                        c.key(),
+                        kind_name(c.kind()),
+                        c.description.version,
+                        c.description.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        ActionCommand::Describe { key, bundle } => {
+            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let c = bundle.component(&key)?;
+            let d = &c.description;
+            let description = serde_json::json!({
+                "key": d.key,
+                "name": d.name,
+                "version": d.version,
+                "kind": kind_name(d.kind),
+                "summary": d.summary,
+                "input_schema": serde_json::from_str::<serde_json::Value>(&d.input_schema).context("input schema")?,
+                "sample_output": serde_json::from_str::<serde_json::Value>(&d.sample_output).context("sample output")?,
+                "sha256": c.sha256,
+            });
+            println!("{}", serde_json::to_string_pretty(&description).context("printing")?);
+            Ok(())
+        }
+        ActionCommand::Run { key, bundle, connection, input, input_file } => {
+            let input = match (input, input_file) {
+                (Some(input), _) => input,
+                (None, Some(path)) if path.as_os_str() == "-" => {
+                    std::io::read_to_string(std::io::stdin()).context("reading the input from standard input")?
+                }
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading the input file {}", path.display()))?,
+                (None, None) => "{}".to_string(),
+            };
+            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let component = bundle.component(&key)?;
+            let connection = Connection::new("cli", &connection.base_url, connection.token)?;
+            match runtime.run_action(component, Some(&connection), &input).await {
+                Ok(output) => {
+                    println!("{}", serde_json::to_string_pretty(&output).context("printing")?);
+                    Ok(())
+                }
+                Err(error) => Err(Failure { code: exit_code(&error), error: anyhow::anyhow!("{key}: {error}") }),
+            }
+        }
+    }
+}
+
+pub fn kind_name(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Action => "action",
+        ComponentKind::Trigger => "trigger",
+    }
+}

@@ -1,0 +1,11 @@
+//! Switchyard's host: runs Intercom triggers and actions as sandboxed WebAssembly components.
+//!
+//! - [`runtime`]: the wasmtime engine, per-invocation stores and limits, the component cache.
+//! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
+//! - [`bundle`]: bundle manifests and loading components from them.
+//! - [`cli`]: the `switchyard` command line.
+
+pub mod bundle;
+pub mod cli;
+pub mod http;
+pub mod runtime;
