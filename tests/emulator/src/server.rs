@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -342,22 +342,13 @@ fn check_request(op: &Operation, query: &[(String, String)], bytes: &Bytes, stri
         }
     }
     if op.body_schema.is_some() {
-        if body.is_null() {
-            if op.body_required || op.method == Method::POST.as_str() && op_requires_body(op) {
-                return Err(ApiError::bad("parameter_invalid", "Request body is required"));
-            }
-            return Ok(json!({}));
-        }
-        if let Err(inv) = spec::spec().validate_request_body(op, &body) {
+        // A missing body is checked as `{}` so the first missing required field is named.
+        let checked = if body.is_null() { json!({}) } else { body.clone() };
+        if let Err(inv) = spec::spec().validate_request_body(op, &checked) {
             return Err(ApiError::bad(inv.code, inv.message).with_field(inv.field));
         }
     }
     Ok(if body.is_null() { json!({}) } else { body })
-}
-
-/// Operations whose body schema has required fields refuse an empty body.
-fn op_requires_body(op: &Operation) -> bool {
-    spec::spec().validate_request_body(op, &json!({})).is_err()
 }
 
 impl IntoResponse for ApiError {
