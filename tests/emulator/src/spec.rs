@@ -450,6 +450,15 @@ impl Spec {
         if errs.is_empty() { Ok(true) } else { Err(errs.join("; ")) }
     }
 
+    /// Validate a value against a named `components/schemas` entry (response dialect).
+    pub fn validate_component(&self, name: &str, body: &Value) -> Result<(), String> {
+        let schema = serde_json::json!({ "$ref": format!("#/$defs/{name}") });
+        let v = compile(&schema, &self.resp_defs).ok_or_else(|| format!("no schema {name}"))?;
+        let errs: Vec<String> =
+            v.iter_errors(body).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    }
+
     /// Validate a request body against the operation's requestBody schema.
     pub fn validate_request_body(&self, op: &Operation, body: &Value) -> Result<(), Invalid> {
         let v = op.req_validator.get_or_init(|| {
