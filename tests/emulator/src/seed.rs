@@ -241,6 +241,8 @@ pub fn initial_world(inner: &Inner, config: &EmulatorConfig) -> World {
 /// Fill a workspace with realistic, deterministic data.
 pub fn demo(ws: &mut Workspace, now: i64) {
     let mut rng = seeded_rng(0x1c0_2016);
+    // Id prefixes use a fixed epoch so the seed's ids do not depend on the start time.
+    let fixed = |t: i64| t - now + 1_750_000_000;
     let admin_ids: Vec<String> = ws.admins.iter().map(|a| a.id.clone()).collect();
     for name in TAGS {
         let id = ws.next_number().to_string();
@@ -255,7 +257,7 @@ pub fn demo(ws: &mut Workspace, now: i64) {
         let mut ca = Map::new();
         ca.insert("tier".into(), json!(["gold", "silver", "bronze"][i % 3].to_string()));
         let c = Company {
-            id: hex_from(&mut rng, created),
+            id: hex_from(&mut rng, fixed(created)),
             seq,
             company_id: format!("cmp-{:04}", i + 1),
             name: name.to_string(),
@@ -288,7 +290,7 @@ pub fn demo(ws: &mut Workspace, now: i64) {
         ca.insert("plan_seats".into(), json!(rng.random_range(1..50)));
         ca.insert("newsletter".into(), json!(i % 3 == 0));
         let mut c = Contact {
-            id: hex_from(&mut rng, created),
+            id: hex_from(&mut rng, fixed(created)),
             seq,
             role: if user { "user" } else { "lead" }.into(),
             external_id: user.then(|| format!("user-{:05}", i + 1)),

@@ -448,7 +448,7 @@ async fn malformed_requests_are_refused() {
         ("GET", "/contacts?per_page=abc".into(), None, 400, "parameter_invalid"),
         ("POST", "/companies/list?page=x".into(), None, 400, "parameter_invalid"),
         ("GET", "/events?user_id=x".into(), None, 400, "parameter_not_found"),
-        ("DELETE", format!("/conversations/1/tags/1"), Some(json!({})), 400, "parameter_not_found"),
+        ("DELETE", "/conversations/1/tags/1".to_string(), Some(json!({})), 400, "parameter_not_found"),
         ("GET", "/definitely/not/an/endpoint".into(), None, 404, "not_found"),
         ("PATCH", "/me".into(), None, 404, "not_found"),
         ("POST", format!("/contacts/{uid}/companies"), Some(json!({"id": "nope"})), 404, "company_not_found"),

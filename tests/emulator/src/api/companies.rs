@@ -95,10 +95,8 @@ fn apply(c: &mut Company, b: &Value, now: i64) {
                 c.monthly_spend = v.as_f64().map(|f| f.trunc().clamp(0.0, i32::MAX as f64) as i64).unwrap_or(0)
             }
             "remote_created_at" => c.remote_created_at = v.as_i64(),
-            "update_last_request_at" => {
-                if v.as_bool() == Some(true) {
-                    c.last_request_at = Some(now);
-                }
+            "update_last_request_at" if v.as_bool() == Some(true) => {
+                c.last_request_at = Some(now);
             }
             "custom_attributes" => {
                 if let Some(m) = v.as_object() {
@@ -232,7 +230,7 @@ pub fn delete(cx: &mut Cx) -> ApiResult {
         c.updated_at = now;
     }
     for c in ws.contacts.values_mut() {
-        if c.company_ids.iter().any(|x| *x == id) {
+        if c.company_ids.contains(&id) {
             c.company_ids.retain(|x| *x != id);
             c.updated_at = now;
             c.indexed_at = now;

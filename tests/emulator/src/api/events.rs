@@ -11,12 +11,12 @@ use crate::state::{Contact, DataEvent, Workspace};
 /// Metadata keys beyond this many are dropped.
 pub const MAX_METADATA_KEYS: usize = 10;
 
-fn resolve<'a>(
-    ws: &'a Workspace,
+fn resolve(
+    ws: &Workspace,
     id: Option<String>,
     user_id: Option<String>,
     email: Option<String>,
-) -> Result<&'a Contact, ApiError> {
+) -> Result<&Contact, ApiError> {
     let c = if let Some(id) = id {
         ws.contact(&id).filter(|c| c.merged_into.is_none())
     } else if let Some(u) = user_id {

@@ -416,13 +416,10 @@ fn field_value(ws: &Workspace, t: &Ticket, f: &str) -> FVal {
         "ticket_id" => FVal::Str(t.ticket_id.clone()),
         "title" => attr("_default_title_"),
         "description" => attr("_default_description_"),
-        "category" => FVal::opt_str(&ws.ticket_type(&t.ticket_type_id).map(|x| {
-            x.category
-                .to_lowercase()
-                .replace("back-office", "task")
-                .replace("customer", "request")
-                .replace("tracker", "tracker")
-        })),
+        "category" => FVal::opt_str(
+            &ws.ticket_type(&t.ticket_type_id)
+                .map(|x| x.category.to_lowercase().replace("back-office", "task").replace("customer", "request")),
+        ),
         "ticket_type_id" => FVal::Str(t.ticket_type_id.clone()),
         "ticket_state_id" => FVal::Str(t.ticket_state_id.clone()),
         "state" => FVal::opt_str(&ws.ticket_state(&t.ticket_state_id).map(|s| s.category.clone())),
