@@ -277,6 +277,16 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Res
         }
     };
 
+    // Endpoints that only exist from a given version on.
+    if let Some(min) = crate::api::min_version(&op.operation_id)
+        && version_lt(&version, min)
+    {
+        return finish(error_response(
+            &inner,
+            &ApiError::bad("intercom_version_invalid", "Requested resource is not available in current API version."),
+        ));
+    }
+
     // 6. Request checks.
     let strict = inner.strict.load(Ordering::Relaxed);
     let body = match check_request(op, &query, &bytes, strict) {
@@ -297,6 +307,15 @@ pub(crate) const VERSIONS: &[&str] = &[
     "1.0", "1.1", "1.2", "1.3", "1.4", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10",
     "2.11", "2.12", "2.13", "2.14", "2.15", "2.16",
 ];
+
+/// `a < b` for dotted versions like `2.9` and `2.13`.
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> (u32, u32) {
+        let (x, y) = v.split_once('.').unwrap_or((v, "0"));
+        (x.parse().unwrap_or(0), y.parse().unwrap_or(0))
+    };
+    parse(a) < parse(b)
+}
 
 fn bearer(h: &HeaderMap) -> Option<&str> {
     let v = h.get(header::AUTHORIZATION)?.to_str().ok()?.trim();

@@ -399,18 +399,23 @@ impl Spec {
         let mut path_matched = false;
         for &i in cands {
             let op = &self.ops[i];
-            let mut params = Vec::new();
             let ok = op.segments.iter().zip(&segs).all(|(s, actual)| match s {
                 Seg::Lit(l) => l == actual,
-                Seg::Param(p) => {
-                    params.push((p.clone(), percent_decode(actual)));
-                    true
-                }
+                Seg::Param(_) => true,
             });
             if !ok {
                 continue;
             }
             if op.method == method {
+                let params = op
+                    .segments
+                    .iter()
+                    .zip(&segs)
+                    .filter_map(|(s, actual)| match s {
+                        Seg::Param(p) => Some((p.clone(), percent_decode(actual))),
+                        Seg::Lit(_) => None,
+                    })
+                    .collect();
                 return RouteMatch::Found(op, params);
             }
             path_matched = true;

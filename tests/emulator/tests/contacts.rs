@@ -199,6 +199,18 @@ async fn versions() {
     assert_eq!(r.status(), 400);
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["errors"][0]["code"], "intercom_version_invalid");
+    // find_by_external_id exists from 2.13 on.
+    let r = c
+        .http
+        .get(format!("{}/contacts/find_by_external_id/x", c.base))
+        .bearer_auth(&c.token)
+        .header("Intercom-Version", "2.12")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["errors"][0]["code"], "intercom_version_invalid");
 }
 
 #[tokio::test]

@@ -79,6 +79,15 @@ pub const IMPLEMENTED: &[&str] = &[
     "lisDataEvents",
 ];
 
+/// The first API version that has an operation (older versions answer
+/// 400 `intercom_version_invalid`), per ENDPOINTS.md.
+pub fn min_version(operation_id: &str) -> Option<&'static str> {
+    match operation_id {
+        "deleteTicket" | "deleteConversation" | "ShowContactByExternalId" => Some("2.13"),
+        _ => None,
+    }
+}
+
 /// Checks done before schema validation (error codes the schema would otherwise mask).
 pub fn precheck(op: &Operation, body: &Value) -> Result<(), ApiError> {
     if op.operation_id == "SearchContacts"
