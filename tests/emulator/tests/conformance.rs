@@ -174,6 +174,22 @@ async fn every_operation_conforms_to_the_spec() {
     )
     .await;
 
+    // Company notes and segments.
+    k.ok(
+        "POST",
+        "/companies/{company_id}/notes",
+        &format!("/companies/{co_id}/notes"),
+        Some(json!({"body": "Renewal due", "admin_id": admin_id})),
+    )
+    .await;
+    k.ok("GET", "/companies/{company_id}/notes", &format!("/companies/{co_id}/notes"), None).await;
+    k.ok("GET", "/companies/{company_id}", &format!("/companies/{co_id}"), None).await;
+    k.ok("GET", "/companies/{company_id}/segments", &format!("/companies/{co_id}/segments"), None).await;
+    k.ok("GET", "/segments", "/segments", None).await;
+    k.ok("GET", "/subscription_types", "/subscription_types", None).await;
+    k.ok("GET", "/contacts/{contact_id}/segments", &format!("/contacts/{uid}/segments"), None).await;
+    k.ok("GET", "/contacts/{contact_id}/subscriptions", &format!("/contacts/{uid}/subscriptions"), None).await;
+
     // Tags.
     let tag = k.ok("POST", "/tags", "/tags", Some(json!({"name": "Conformance"}))).await;
     let tag_id = s(&tag["id"]);
@@ -360,6 +376,20 @@ async fn every_operation_conforms_to_the_spec() {
     assert!(r.body.is_null());
     k.ok("GET", "/events", &format!("/events?type=user&intercom_user_id={uid}"), None).await;
     k.ok("GET", "/events", "/events?type=user&user_id=conf-1&summary=true", None).await;
+
+    // Merge a lead into a user.
+    let lead2 = k.ok("POST", "/contacts", "/contacts", Some(json!({"role": "lead", "email": "l2@example.com"}))).await;
+    let merged = k
+        .ok(
+            "POST",
+            "/contacts/merge",
+            "/contacts/merge?include_merge_history=true",
+            Some(json!({"from": s(&lead2["id"]), "into": uid})),
+        )
+        .await;
+    assert_eq!(merged["merge_history"][0]["source_contact_id"], lead2["id"]);
+    let gone = k.call("GET", "/contacts/{contact_id}", &format!("/contacts/{}", s(&lead2["id"])), None).await;
+    assert_eq!(gone.status, 410);
 
     // Deletes.
     let r = k.call("DELETE", "/tags/{tag_id}", &format!("/tags/{tag_id}"), None).await;

@@ -569,3 +569,23 @@ pub fn new_contact(cx: &Cx, ws: &mut Workspace, email: Option<String>, role: &st
         ..Default::default()
     }
 }
+
+/// `POST /contacts/merge`: merge a lead (`from`) into a user (`into`).
+pub fn merge_endpoint(cx: &mut Cx) -> ApiResult {
+    let from = id_str(cx.body.get("from")).ok_or_else(|| ApiError::missing("from"))?;
+    let into = id_str(cx.body.get("into")).ok_or_else(|| ApiError::missing("into"))?;
+    let mut w = cx.inner.world.write();
+    let ws = &mut w.workspaces[cx.ws];
+    let f = find(ws, &from)?;
+    if f.role != "lead" {
+        return Err(ApiError::invalid("from", "from must be a contact with the lead role"));
+    }
+    let i = find(ws, &into)?;
+    if i.role != "user" {
+        return Err(ApiError::invalid("into", "into must be a contact with the user role"));
+    }
+    merge(ws, &from, &into, cx.now).map_err(|e| ApiError::invalid("from", e.to_string()))?;
+    let c = ws.contact(&into).cloned().ok_or_else(user_not_found)?;
+    cx.inner.mark_dirty();
+    ok(contact_json(ws, &c, want_merge_history(cx)))
+}

@@ -77,6 +77,14 @@ pub const IMPLEMENTED: &[&str] = &[
     "detachTagFromTicket",
     "createDataEvent",
     "lisDataEvents",
+    "MergeContact",
+    "createCompanyNote",
+    "listCompanyNotes",
+    "listSegments",
+    "listSegmentsForAContact",
+    "ListAttachedSegmentsForCompanies",
+    "listSubscriptionTypes",
+    "listSubscriptionsForAContact",
 ];
 
 /// The first API version that has an operation (older versions answer
@@ -165,6 +173,29 @@ pub fn dispatch(op: &Operation, cx: &mut Cx) -> ApiResult {
         "detachTagFromTicket" => tags::untag_ticket(cx),
         "createDataEvent" => events::create(cx),
         "lisDataEvents" => events::list(cx),
+        "MergeContact" => contacts::merge_endpoint(cx),
+        "createCompanyNote" => companies::create_note(cx),
+        "listCompanyNotes" => companies::list_notes(cx),
+        "listSegments" => ok(json!({ "type": "segment.list", "segments": [], "pages": {} })),
+        "listSegmentsForAContact" => {
+            let w = cx.inner.world.read();
+            contacts::find(&w.workspaces[cx.ws], cx.param("contact_id"))?;
+            ok(json!({ "type": "list", "data": [] }))
+        }
+        "ListAttachedSegmentsForCompanies" => {
+            let w = cx.inner.world.read();
+            w.workspaces[cx.ws]
+                .company(cx.param("company_id"))
+                .filter(|c| !c.archived)
+                .ok_or_else(companies::company_not_found)?;
+            ok(json!({ "type": "list", "data": [] }))
+        }
+        "listSubscriptionTypes" => ok(json!({ "type": "list", "data": [] })),
+        "listSubscriptionsForAContact" => {
+            let w = cx.inner.world.read();
+            contacts::find(&w.workspaces[cx.ws], cx.param("contact_id"))?;
+            ok(json!({ "type": "list", "data": [] }))
+        }
         other => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "not_implemented",
