@@ -11,6 +11,7 @@ use intercom_emulator::{EmulatorConfig, Seed};
 async fn main() -> anyhow::Result<()> {
     let secs: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let conns: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let target = std::env::args().nth(3).unwrap_or_else(|| "contact".into());
     let emu = intercom_emulator::spawn(EmulatorConfig {
         seed: Some(Seed::Demo),
         rate_limit_per_window: u32::MAX,
@@ -30,12 +31,17 @@ async fn main() -> anyhow::Result<()> {
         let ids = ids.clone();
         let done = done.clone();
         let errors = errors.clone();
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut i = t;
             while Instant::now() < deadline {
                 let id = &ids[i % ids.len()];
                 i += 7;
-                match client.get(format!("{base}/contacts/{id}")).bearer_auth(&token).send().await {
+                let url = match target.as_str() {
+                    "me" => format!("{base}/me"),
+                    _ => format!("{base}/contacts/{id}"),
+                };
+                match client.get(url).bearer_auth(&token).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         done.fetch_add(1, Ordering::Relaxed);
@@ -53,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let n = done.load(Ordering::Relaxed);
     println!(
-        "{n} GET /contacts/{{id}} in {:.1}s = {:.0} req/s ({} errors, {conns} connections)",
+        "{n} GET {target} in {:.1}s = {:.0} req/s ({} errors, {conns} connections)",
         start.elapsed().as_secs_f64(),
         n as f64 / start.elapsed().as_secs_f64(),
         errors.load(Ordering::Relaxed)

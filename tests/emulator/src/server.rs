@@ -17,6 +17,8 @@ use crate::state::Inner;
 /// A handler outcome.
 pub enum Reply {
     Json(StatusCode, Value),
+    /// Already-serialized JSON.
+    Raw(StatusCode, Vec<u8>),
     Empty(StatusCode),
     Redirect(String),
     Html(String),
@@ -114,6 +116,12 @@ pub(crate) fn error_response(inner: &Inner, e: &ApiError) -> Response {
 pub(crate) fn reply_response(reply: Reply) -> Response {
     match reply {
         Reply::Json(s, v) => json_response(s, &v),
+        Reply::Raw(s, bytes) => {
+            let mut r = Response::new(Body::from(bytes));
+            *r.status_mut() = s;
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            r
+        }
         Reply::Empty(s) => {
             let mut r = Response::new(Body::empty());
             *r.status_mut() = s;

@@ -1,11 +1,12 @@
 //! Contacts, contact notes, merge.
 
 use axum::http::{StatusCode, header};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{admin_json, id_str, ok, opt_str};
 use crate::search::{self, DateMode, FType, FVal, SortKey};
-use crate::server::{ApiError, ApiResult, Cx};
+use crate::server::{ApiError, ApiResult, Cx, Reply};
 use crate::state::{Contact, Note, Workspace};
 
 pub fn user_not_found() -> ApiError {
@@ -65,89 +66,217 @@ fn domain(email: &Option<String>) -> String {
     email.as_deref().and_then(|e| e.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or_default()
 }
 
-/// A contact in the `contact` schema shape.
-pub fn contact_json(ws: &Workspace, c: &Contact, merge_history: bool) -> Value {
-    let tags: Vec<Value> =
-        c.tags.iter().map(|t| json!({ "type": "tag", "id": t.tag_id, "url": format!("/tags/{}", t.tag_id) })).collect();
-    let notes: Vec<Value> = ws
+#[derive(Serialize)]
+struct Addressable {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct AddrList {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: Vec<Addressable>,
+    url: String,
+    total_count: usize,
+    has_more: bool,
+}
+
+#[derive(Serialize)]
+struct AvatarOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    image_url: &'a str,
+}
+
+#[derive(Serialize)]
+struct LocationOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    country: Option<&'a str>,
+    region: Option<&'a str>,
+    city: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MergeItem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source_contact_id: &'a str,
+    source_contact_role: &'a str,
+    merged_at: i64,
+}
+
+#[derive(Serialize)]
+struct EmptyList {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: [(); 0],
+}
+
+/// A contact in the `contact` schema shape, serialized without building a `Value`.
+#[derive(Serialize)]
+pub struct ContactOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    workspace_id: &'a str,
+    external_id: Option<&'a str>,
+    role: &'a str,
+    email: &'a str,
+    email_domain: String,
+    phone: Option<&'a str>,
+    name: Option<&'a str>,
+    owner_id: Option<&'a str>,
+    has_hard_bounced: bool,
+    marked_email_as_spam: bool,
+    unsubscribed_from_emails: bool,
+    created_at: i64,
+    updated_at: i64,
+    signed_up_at: Option<i64>,
+    last_seen_at: Option<i64>,
+    last_replied_at: Option<i64>,
+    last_contacted_at: Option<i64>,
+    last_email_opened_at: Option<i64>,
+    last_email_clicked_at: Option<i64>,
+    language_override: Option<&'a str>,
+    browser: Option<&'a str>,
+    browser_version: Option<&'a str>,
+    browser_language: Option<&'a str>,
+    os: Option<&'a str>,
+    android_app_name: Option<&'a str>,
+    android_app_version: Option<&'a str>,
+    android_device: Option<&'a str>,
+    android_os_version: Option<&'a str>,
+    android_sdk_version: Option<&'a str>,
+    android_last_seen_at: Option<i64>,
+    ios_app_name: Option<&'a str>,
+    ios_app_version: Option<&'a str>,
+    ios_device: Option<&'a str>,
+    ios_os_version: Option<&'a str>,
+    ios_sdk_version: Option<&'a str>,
+    ios_last_seen_at: Option<i64>,
+    custom_attributes: &'a Map<String, Value>,
+    avatar: Option<AvatarOut<'a>>,
+    tags: AddrList,
+    notes: AddrList,
+    companies: AddrList,
+    location: LocationOut<'a>,
+    social_profiles: EmptyList,
+    enabled_push_messaging: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merge_history: Option<Vec<MergeItem<'a>>>,
+}
+
+pub fn contact_out<'a>(ws: &'a Workspace, c: &'a Contact, merge_history: bool) -> ContactOut<'a> {
+    let list = |data: Vec<Addressable>, what: &str| AddrList {
+        kind: "list",
+        total_count: data.len(),
+        data,
+        url: format!("/contacts/{}/{what}", c.id),
+        has_more: false,
+    };
+    let tags = c
+        .tags
+        .iter()
+        .map(|t| Addressable { kind: "tag", id: t.tag_id.clone(), url: format!("/tags/{}", t.tag_id) })
+        .collect();
+    let notes = ws
         .notes
         .values()
         .filter(|n| n.contact_id.as_deref() == Some(c.id.as_str()))
-        .map(|n| json!({ "type": "note", "id": n.id, "url": format!("/notes/{}", n.id) }))
+        .map(|n| Addressable { kind: "note", id: n.id.clone(), url: format!("/notes/{}", n.id) })
         .collect();
-    let companies: Vec<Value> = c
+    let companies = c
         .company_ids
         .iter()
-        .map(|id| json!({ "type": "company", "id": id, "url": format!("/companies/{id}") }))
+        .map(|id| Addressable { kind: "company", id: id.clone(), url: format!("/companies/{id}") })
         .collect();
-    let n_tags = tags.len();
-    let n_notes = notes.len();
-    let n_comp = companies.len();
-    let mut v = json!({
-        "type": "contact",
-        "id": c.id,
-        "workspace_id": ws.id_code,
-        "external_id": c.external_id,
-        "role": c.role,
-        "email": c.email.clone().unwrap_or_default(),
-        "email_domain": domain(&c.email),
-        "phone": c.phone,
-        "name": c.name,
-        "owner_id": c.owner_id,
-        "has_hard_bounced": c.has_hard_bounced,
-        "marked_email_as_spam": c.marked_email_as_spam,
-        "unsubscribed_from_emails": c.unsubscribed_from_emails,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-        "signed_up_at": c.signed_up_at,
-        "last_seen_at": c.last_seen_at,
-        "last_replied_at": c.last_replied_at,
-        "last_contacted_at": c.last_contacted_at,
-        "last_email_opened_at": c.last_email_opened_at,
-        "last_email_clicked_at": c.last_email_clicked_at,
-        "language_override": c.language_override,
-        "browser": c.browser,
-        "browser_version": c.browser_version,
-        "browser_language": c.browser_language,
-        "os": c.os,
-        "android_app_name": null,
-        "android_app_version": null,
-        "android_device": null,
-        "android_os_version": null,
-        "android_sdk_version": null,
-        "android_last_seen_at": null,
-        "ios_app_name": null,
-        "ios_app_version": null,
-        "ios_device": null,
-        "ios_os_version": null,
-        "ios_sdk_version": null,
-        "ios_last_seen_at": null,
-        "custom_attributes": c.custom_attributes,
-        "avatar": c.avatar.as_ref().map(|u| json!({ "type": "avatar", "image_url": u })),
-        "tags": { "type": "list", "data": tags, "url": format!("/contacts/{}/tags", c.id),
-                  "total_count": n_tags, "has_more": false },
-        "notes": { "type": "list", "data": notes, "url": format!("/contacts/{}/notes", c.id),
-                   "total_count": n_notes, "has_more": false },
-        "companies": { "type": "list", "data": companies,
-                       "url": format!("/contacts/{}/companies", c.id),
-                       "total_count": n_comp, "has_more": false },
-        "location": { "type": "location", "country": c.location.country,
-                      "region": c.location.region, "city": c.location.city },
-        "social_profiles": { "type": "list", "data": [] },
-        "enabled_push_messaging": null,
-    });
-    if merge_history && c.role == "user" {
-        v["merge_history"] = Value::Array(
+    ContactOut {
+        kind: "contact",
+        id: &c.id,
+        workspace_id: &ws.id_code,
+        external_id: c.external_id.as_deref(),
+        role: &c.role,
+        email: c.email.as_deref().unwrap_or(""),
+        email_domain: domain(&c.email),
+        phone: c.phone.as_deref(),
+        name: c.name.as_deref(),
+        owner_id: c.owner_id.as_deref(),
+        has_hard_bounced: c.has_hard_bounced,
+        marked_email_as_spam: c.marked_email_as_spam,
+        unsubscribed_from_emails: c.unsubscribed_from_emails,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        signed_up_at: c.signed_up_at,
+        last_seen_at: c.last_seen_at,
+        last_replied_at: c.last_replied_at,
+        last_contacted_at: c.last_contacted_at,
+        last_email_opened_at: c.last_email_opened_at,
+        last_email_clicked_at: c.last_email_clicked_at,
+        language_override: c.language_override.as_deref(),
+        browser: c.browser.as_deref(),
+        browser_version: c.browser_version.as_deref(),
+        browser_language: c.browser_language.as_deref(),
+        os: c.os.as_deref(),
+        android_app_name: None,
+        android_app_version: None,
+        android_device: None,
+        android_os_version: None,
+        android_sdk_version: None,
+        android_last_seen_at: None,
+        ios_app_name: None,
+        ios_app_version: None,
+        ios_device: None,
+        ios_os_version: None,
+        ios_sdk_version: None,
+        ios_last_seen_at: None,
+        custom_attributes: &c.custom_attributes,
+        avatar: c.avatar.as_deref().map(|u| AvatarOut { kind: "avatar", image_url: u }),
+        tags: list(tags, "tags"),
+        notes: list(notes, "notes"),
+        companies: list(companies, "companies"),
+        location: LocationOut {
+            kind: "location",
+            country: c.location.country.as_deref(),
+            region: c.location.region.as_deref(),
+            city: c.location.city.as_deref(),
+        },
+        social_profiles: EmptyList { kind: "list", data: [] },
+        enabled_push_messaging: None,
+        merge_history: (merge_history && c.role == "user").then(|| {
             c.merge_history
                 .iter()
-                .map(|(id, role, at)| {
-                    json!({ "type": "merge_history", "source_contact_id": id,
-                            "source_contact_role": role, "merged_at": at })
+                .map(|(id, role, at)| MergeItem {
+                    kind: "merge_history",
+                    source_contact_id: id,
+                    source_contact_role: role,
+                    merged_at: *at,
                 })
-                .collect(),
-        );
+                .collect()
+        }),
     }
-    v
+}
+
+/// A contact in the `contact` schema shape.
+pub fn contact_json(ws: &Workspace, c: &Contact, merge_history: bool) -> Value {
+    serde_json::to_value(contact_out(ws, c, merge_history)).unwrap_or(Value::Null)
+}
+
+/// Serialize straight to bytes (the hot GET path).
+fn raw<T: Serialize>(v: &T) -> ApiResult {
+    Ok(Reply::Raw(StatusCode::OK, serde_json::to_vec(v).unwrap_or_default()))
+}
+
+#[derive(Serialize)]
+struct ContactListOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: Vec<ContactOut<'a>>,
+    total_count: usize,
+    pages: Value,
 }
 
 fn want_merge_history(cx: &Cx) -> bool {
@@ -260,7 +389,7 @@ pub fn show(cx: &mut Cx) -> ApiResult {
     let w = cx.inner.world.read();
     let ws = &w.workspaces[cx.ws];
     let c = find(ws, cx.param("contact_id"))?;
-    ok(contact_json(ws, c, want_merge_history(cx)))
+    raw(&contact_out(ws, c, want_merge_history(cx)))
 }
 
 pub fn by_external_id(cx: &mut Cx) -> ApiResult {
@@ -273,7 +402,7 @@ pub fn by_external_id(cx: &mut Cx) -> ApiResult {
         .find(|c| c.role == "user" && c.external_id.as_deref() == Some(ext))
         .ok_or_else(user_not_found)?;
     let c = find(ws, &c.id.clone())?;
-    ok(contact_json(ws, c, want_merge_history(cx)))
+    raw(&contact_out(ws, c, want_merge_history(cx)))
 }
 
 pub fn update(cx: &mut Cx) -> ApiResult {
@@ -334,13 +463,12 @@ pub fn list(cx: &mut Cx) -> ApiResult {
         .collect();
     let page = search::paginate(items, false, per_page as usize, after.as_deref())?;
     let mh = want_merge_history(cx);
-    let data: Vec<Value> = page.items.iter().map(|c| contact_json(ws, c, mh)).collect();
-    ok(json!({
-        "type": "list",
-        "data": data,
-        "total_count": page.total_count,
-        "pages": search::pages_json(&page),
-    }))
+    raw(&ContactListOut {
+        kind: "list",
+        data: page.items.iter().map(|c| contact_out(ws, c, mh)).collect(),
+        total_count: page.total_count,
+        pages: search::pages_json(&page),
+    })
 }
 
 /// Searchable contact fields and their types.
@@ -477,13 +605,12 @@ pub fn search(cx: &mut Cx) -> ApiResult {
         .collect();
     let page = search::paginate(items, desc, per_page, after.as_deref())?;
     let mh = want_merge_history(cx);
-    let data: Vec<Value> = page.items.iter().map(|c| contact_json(ws, c, mh)).collect();
-    ok(json!({
-        "type": "list",
-        "data": data,
-        "total_count": page.total_count,
-        "pages": search::pages_json(&page),
-    }))
+    raw(&ContactListOut {
+        kind: "list",
+        data: page.items.iter().map(|c| contact_out(ws, c, mh)).collect(),
+        total_count: page.total_count,
+        pages: search::pages_json(&page),
+    })
 }
 
 pub fn note_json(ws: &Workspace, n: &Note) -> Value {
