@@ -237,3 +237,34 @@ async fn rate_limit_headers_and_429() {
     assert_eq!(r.header("x-ratelimit-remaining").unwrap(), "4");
     let _ = Faults::default();
 }
+
+#[tokio::test]
+async fn lenient_mode_skips_schema_checks() {
+    let (emu, c) = start(EmulatorConfig { strict: false, ..Default::default() }).await;
+    // A wrongly typed optional field is ignored instead of refused.
+    let r = c.post("/contacts", json!({"email": "len@example.com", "signed_up_at": "yesterday"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["signed_up_at"].is_null());
+    // Handlers still refuse what they cannot process.
+    let r = c.post("/contacts/search", json!({})).await;
+    assert_eq!(r.status, 400);
+    emu.state().set_strict(true);
+    let r = c.post("/contacts", json!({"email": "len2@example.com", "signed_up_at": "yesterday"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "signed_up_at");
+}
+
+#[tokio::test]
+async fn ids_may_be_numbers_in_bodies() {
+    let (_emu, c) = start_default().await;
+    let me = c.get("/me").await;
+    let admin: i64 = me.body["id"].as_str().unwrap().parse().unwrap();
+    let u = c.post("/contacts", json!({"email": "num@example.com"})).await;
+    let uid = u.body["id"].as_str().unwrap().to_string();
+    // admin_id as an integer (the spec says string) and owner_id as an integer.
+    let r = c.post(&format!("/contacts/{uid}/notes"), json!({"body": "hi", "admin_id": admin})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c.put(&format!("/contacts/{uid}"), json!({"owner_id": admin})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["owner_id"], admin.to_string());
+}
