@@ -168,6 +168,7 @@ async fn search_operators_and_contact_date_days() {
 async fn oauth_code_flow_expiry_and_reuse() {
     let (emu, c) = start_default().await;
     let st = emu.state();
+    st.clock().freeze_at(1_800_000_000);
     st.add_oauth_client("my-app", "s3cret", vec!["https://app.example.com/cb".into()]);
     let second = st.add_workspace("Second", "EU", "second-token");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
