@@ -37,6 +37,8 @@ pub struct Operation {
     pub params: Vec<Param>,
     pub body_schema: Option<Value>,
     pub body_required: bool,
+    /// Named request-body examples from the spec (used by tests).
+    pub body_examples: Vec<(String, Value)>,
     /// status code -> response schema (raw OpenAPI); `None` for bodiless responses.
     pub responses: Vec<(String, Option<Value>)>,
     req_validator: OnceLock<Option<Validator>>,
@@ -284,6 +286,33 @@ impl Spec {
             req_defs.insert(k.clone(), translate(v, Mode::Request));
             resp_defs.insert(k.clone(), translate(v, Mode::Response));
         }
+        // Custom attribute values are checked against data attributes by Intercom, not by
+        // the schema (the spec's own examples send arrays for custom object references).
+        req_defs.insert("custom_attributes".into(), serde_json::json!({ "type": "object" }));
+        // A contact quick reply carries `reply_options` and no `body` (spec example).
+        if let Some(en) = req_defs
+            .get_mut("contact_reply_base_request")
+            .and_then(|v| v.pointer_mut("/properties/message_type/enum"))
+            .and_then(Value::as_array_mut)
+        {
+            en.push(Value::String("quick_reply".into()));
+        }
+        if let Some(req) = req_defs
+            .get_mut("contact_reply_base_request")
+            .and_then(|v| v.get_mut("required"))
+            .and_then(Value::as_array_mut)
+        {
+            req.retain(|f| f != "body");
+        }
+        // The spec's examples send `inapp` and `conversation` as well as `in_app`.
+        if let Some(en) = req_defs
+            .get_mut("create_message_request")
+            .and_then(|v| v.pointer_mut("/anyOf/1/properties/message_type/enum"))
+            .and_then(Value::as_array_mut)
+        {
+            en.push(Value::String("inapp".into()));
+            en.push(Value::String("conversation".into()));
+        }
         // Intercom accepts search groups that mix single filters and nested groups.
         if let Some(m) = req_defs
             .get_mut("multiple_filter_search_request")
@@ -329,6 +358,11 @@ impl Spec {
                     }
                     let body = op.get("requestBody");
                     let body_schema = body.and_then(|b| b.pointer("/content/application~1json/schema")).cloned();
+                    let body_examples = body
+                        .and_then(|b| b.pointer("/content/application~1json/examples"))
+                        .and_then(Value::as_object)
+                        .map(|m| m.iter().filter_map(|(k, v)| v.get("value").map(|x| (k.clone(), x.clone()))).collect())
+                        .unwrap_or_default();
                     let body_required = body.and_then(|b| b.get("required")).and_then(Value::as_bool).unwrap_or(false);
                     let mut responses = Vec::new();
                     if let Some(r) = op.get("responses").and_then(Value::as_object) {
@@ -363,6 +397,7 @@ impl Spec {
                         params,
                         body_schema,
                         body_required,
+                        body_examples,
                         responses,
                         req_validator: OnceLock::new(),
                         resp_validators: OnceLock::new(),
@@ -523,11 +558,21 @@ fn map_error(e: &ValidationError<'_>) -> Invalid {
             Invalid { code: "parameter_not_found", message: format!("{field} is required"), field }
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            // Report the branch that got furthest (fewest errors, deepest path).
-            let best = context.iter().filter(|c| !c.is_empty()).min_by_key(|c| {
-                let depth = c.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
-                (c.len(), std::cmp::Reverse(depth))
-            });
+            // Ignore `null` alternatives of nullable schemas when the value is not null,
+            // then report the branch that got furthest (fewest errors, deepest path).
+            let here = e.instance_path().as_str();
+            let not_null_branch = |c: &&Vec<ValidationError<'static>>| {
+                !(c.len() == 1
+                    && matches!(c[0].kind(), ValidationErrorKind::Type { .. })
+                    && c[0].instance_path().as_str() == here
+                    && c[0].to_string().contains("\"null\""))
+            };
+            let has_real = context.iter().filter(|c| !c.is_empty()).any(|c| not_null_branch(&c));
+            let best =
+                context.iter().filter(|c| !c.is_empty()).filter(|c| !has_real || not_null_branch(c)).min_by_key(|c| {
+                    let depth = c.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
+                    (c.len(), std::cmp::Reverse(depth))
+                });
             match best.and_then(|b| b.first()) {
                 Some(inner) => map_error(inner),
                 None => Invalid {

@@ -522,3 +522,36 @@ fn validators_reject_wrong_shapes() {
     assert!(spec().validate_response(op, 200, &json!({"type": "nope"})).is_err());
     assert!(spec().validate_component("error", &json!({"type": "error.list"})).is_err());
 }
+
+/// The spec's own request examples for the emulated operations pass strict checking
+/// (guards the OpenAPI → JSON Schema translation against refusing real traffic).
+#[test]
+fn spec_request_examples_pass_strict_checks() {
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for id in intercom_emulator::api::IMPLEMENTED {
+        let op = spec().operation_by_id(id).unwrap();
+        for (name, ex) in &op.body_examples {
+            checked += 1;
+            if let Err(e) = spec().validate_request_body(op, ex) {
+                refused.push(format!("{id} example '{name}': {e:?}"));
+            }
+        }
+    }
+    println!("request examples: {checked} checked, {} refused", refused.len());
+    for r in &refused {
+        println!("  {r}");
+    }
+    // Only the spec's error examples and shapes the emulator does not model are refused.
+    let expected = [
+        "bad_request",
+        "invalid_parameters",
+        "no_body_supplied",
+        "no_subject_supplied",
+        "whatsapp",
+        "lead_message_created",
+        "user_message_created",
+    ];
+    let unexpected: Vec<&String> = refused.iter().filter(|r| !expected.iter().any(|e| r.contains(e))).collect();
+    assert!(unexpected.is_empty(), "valid spec examples refused: {unexpected:#?}");
+}

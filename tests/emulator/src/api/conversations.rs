@@ -296,7 +296,10 @@ pub fn create_message(cx: &mut Cx) -> ApiResult {
     if let Some(ct) = ws.contact_mut(&to_id) {
         ct.last_contacted_at = Some(created_at);
     }
-    let mt = if message_type == "in_app" { "inapp".to_string() } else { message_type };
+    let mt = match message_type.as_str() {
+        "in_app" | "conversation" => "inapp".to_string(),
+        _ => message_type,
+    };
     ws.messages.push(MessageRecord {
         id: msg_id.clone(),
         created_at,
@@ -443,10 +446,14 @@ pub fn reply(cx: &mut Cx) -> ApiResult {
                 .map(|c| c.id.clone())
                 .ok_or_else(conv_not_found)?;
         }
-        let body = opt_str(b.get("body")).ok_or_else(|| ApiError::missing("body"))?;
+        let body = opt_str(b.get("body"));
+        if body.is_none() && b.get("reply_options").is_none() {
+            return Err(ApiError::missing("body"));
+        }
         let role = ws.contact(&contact_id).map(|c| c.role.clone()).unwrap_or_default();
         ws.conversation(&id).ok_or_else(conv_not_found)?;
-        let part = new_part(ws, "comment", Some(body), (&role, &contact_id), created_at, "open");
+        let kind = if message_type == "quick_reply" { "quick_reply" } else { "comment" };
+        let part = new_part(ws, kind, body, (&role, &contact_id), created_at, "open");
         let c = ws.conversation_mut(&id).ok_or_else(conv_not_found)?;
         if c.state == "closed" {
             c.count_reopens += 1;
