@@ -304,7 +304,9 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Res
 
     let mut cx = Cx { inner: &inner, ws, params, query, body, now, version };
     let result = crate::api::dispatch(op, &mut cx);
+    let old_version = version_lt(&cx.version, "2.16");
     let resp = match result {
+        Ok(reply) if old_version => reply_response(downgrade_reply(reply)),
         Ok(reply) => reply_response(reply),
         Err(e) => error_response(&inner, &e),
     };
@@ -315,6 +317,59 @@ pub(crate) const VERSIONS: &[&str] = &[
     "1.0", "1.1", "1.2", "1.3", "1.4", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10",
     "2.11", "2.12", "2.13", "2.14", "2.15", "2.16",
 ];
+
+/// Responses for versions before 2.16 use the older field types (ENDPOINTS.md §8).
+fn downgrade_reply(reply: Reply) -> Reply {
+    let (status, mut v) = match reply {
+        Reply::Json(s, v) => (s, v),
+        Reply::Raw(s, bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => (s, v),
+            Err(_) => return Reply::Raw(s, bytes),
+        },
+        other => return other,
+    };
+    downgrade(&mut v);
+    Reply::Json(status, v)
+}
+
+/// 2.15 shapes: `contact.owner_id` integer; ticket assignee ids strings; conversation
+/// assignee ids `null` when unassigned and `priority` as `priority|not_priority`.
+pub(crate) fn downgrade(v: &mut Value) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(downgrade),
+        Value::Object(m) => {
+            let kind = m.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+            match kind.as_str() {
+                "contact" => {
+                    if let Some(n) = m.get("owner_id").and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) {
+                        m.insert("owner_id".into(), json!(n));
+                    }
+                }
+                "ticket" => {
+                    for k in ["admin_assignee_id", "team_assignee_id"] {
+                        if let Some(n) = m.get(k).and_then(Value::as_i64) {
+                            m.insert(k.into(), json!(n.to_string()));
+                        }
+                    }
+                }
+                "conversation" => {
+                    for k in ["admin_assignee_id", "team_assignee_id"] {
+                        if m.get(k).and_then(Value::as_i64) == Some(0) {
+                            m.insert(k.into(), Value::Null);
+                        }
+                    }
+                    if let Some(p) = m.get("priority").and_then(Value::as_str) {
+                        let old = if p == "none" { "not_priority" } else { "priority" };
+                        m.insert("priority".into(), json!(old));
+                    }
+                }
+                _ => {}
+            }
+            m.values_mut().for_each(downgrade);
+        }
+        _ => {}
+    }
+}
 
 /// `a < b` for dotted versions like `2.9` and `2.13`.
 fn version_lt(a: &str, b: &str) -> bool {

@@ -268,3 +268,34 @@ async fn ids_may_be_numbers_in_bodies() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["owner_id"], admin.to_string());
 }
+
+#[tokio::test]
+async fn older_versions_get_older_field_types() {
+    let (_emu, c) = start_default().await;
+    let admin = c.get("/me").await.body["id"].as_str().unwrap().to_string();
+    let u = c.post("/contacts", json!({"email": "v@example.com", "owner_id": admin})).await;
+    let id = u.body["id"].as_str().unwrap().to_string();
+    assert!(u.body["owner_id"].is_string());
+    let get = |v: &'static str| {
+        let url = format!("{}/contacts/{id}", c.base);
+        let req = c.http.get(url).bearer_auth(&c.token).header("Intercom-Version", v);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    assert!(get("2.16").await["owner_id"].is_string());
+    assert!(get("2.15").await["owner_id"].is_i64());
+    let m = c.post("/conversations", json!({"from": {"type": "user", "id": id}, "body": "hi"})).await;
+    let conv = m.body["conversation_id"].as_str().unwrap().to_string();
+    let r = c
+        .http
+        .get(format!("{}/conversations/{conv}", c.base))
+        .bearer_auth(&c.token)
+        .header("Intercom-Version", "2.15")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(r["admin_assignee_id"].is_null());
+    assert_eq!(r["priority"], "not_priority");
+}
