@@ -3,9 +3,11 @@
 //! - [`runtime`]: the wasmtime engine, per-invocation stores and limits, the component cache.
 //! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
 //! - [`bundle`]: bundle manifests and loading components from them.
+//! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
 //! - [`cli`]: the `switchyard` command line.
 
 pub mod bundle;
 pub mod cli;
 pub mod http;
 pub mod runtime;
+pub mod store;
