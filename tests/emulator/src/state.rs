@@ -355,6 +355,8 @@ pub struct Workspace {
     pub ticket_states: Vec<TicketState>,
     pub events: Vec<DataEvent>,
     pub messages: Vec<MessageRecord>,
+    /// Deleted conversations: (id, metrics retained, deleted_at).
+    pub deleted_conversations: Vec<(String, bool, i64)>,
     pub scroll: Option<Scroll>,
     pub next_seq: u64,
     pub next_number: u64,

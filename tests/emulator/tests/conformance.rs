@@ -397,6 +397,7 @@ async fn every_operation_conforms_to_the_spec() {
     k.ok("DELETE", "/tickets/{ticket_id}", &format!("/tickets/{tid}"), None).await;
     k.ok("DELETE", "/conversations/{conversation_id}", &format!("/conversations/{conv}?retain_metrics=true"), None)
         .await;
+    k.ok("GET", "/conversations/deleted", "/conversations/deleted?per_page=10&order=desc", None).await;
     k.ok("DELETE", "/companies/{company_id}", &format!("/companies/{co_id}"), None).await;
     k.ok("DELETE", "/contacts/{contact_id}", &format!("/contacts/{lead_id}"), None).await;
 

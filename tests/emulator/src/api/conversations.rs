@@ -372,6 +372,8 @@ pub fn delete(cx: &mut Cx) -> ApiResult {
     let id = cx.param("conversation_id").to_string();
     let k: u64 = id.parse().map_err(|_| conv_not_found())?;
     ws.conversations.remove(&k).ok_or_else(conv_not_found)?;
+    let retained = cx.q("retain_metrics") != Some("false");
+    ws.deleted_conversations.push((id.clone(), retained, cx.now));
     cx.inner.mark_dirty();
     ok(json!({ "id": id, "object": "conversation", "deleted": true }))
 }
@@ -754,5 +756,51 @@ pub fn search(cx: &mut Cx) -> ApiResult {
         "conversations": data,
         "total_count": page.total_count,
         "pages": search::pages_json(&page),
+    }))
+}
+
+/// `GET /conversations/deleted` (2.16): page-based list of deleted conversation ids.
+pub fn list_deleted(cx: &mut Cx) -> ApiResult {
+    let page = cx.q_int("page")?.unwrap_or(1).max(1) as usize;
+    let per_page = cx.q_int("per_page")?.unwrap_or(20);
+    if !(1..=60).contains(&per_page) {
+        return Err(ApiError::invalid("per_page", "per_page must be between 1 and 60"));
+    }
+    let per_page = per_page as usize;
+    let asc = match cx.q("order") {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(ApiError::invalid("order", "order must be asc or desc")),
+    };
+    let w = cx.inner.world.read();
+    let ws = &w.workspaces[cx.ws];
+    let mut all: Vec<&(String, bool, i64)> = ws.deleted_conversations.iter().collect();
+    all.sort_by_key(|(id, _, at)| (*at, id.parse::<u64>().unwrap_or(0)));
+    if !asc {
+        all.reverse();
+    }
+    let total = all.len();
+    let total_pages = total.div_ceil(per_page);
+    let data: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(id, retained, at)| {
+            json!({ "type": "conversation", "id": id, "metrics_retained": retained, "deleted_at": at })
+        })
+        .collect();
+    let next = (page < total_pages).then(|| {
+        format!(
+            "/conversations/deleted?per_page={per_page}&order={}&page={}",
+            if asc { "asc" } else { "desc" },
+            page + 1
+        )
+    });
+    ok(json!({
+        "type": "conversations.list",
+        "total_count": total,
+        "pages": { "type": "pages", "next": next, "page": page, "per_page": per_page,
+                   "total_pages": total_pages },
+        "conversations": data,
     }))
 }

@@ -85,6 +85,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "ListAttachedSegmentsForCompanies",
     "listSubscriptionTypes",
     "listSubscriptionsForAContact",
+    "listDeletedConversationIds",
 ];
 
 /// The first API version that has an operation (older versions answer
@@ -92,6 +93,7 @@ pub const IMPLEMENTED: &[&str] = &[
 pub fn min_version(operation_id: &str) -> Option<&'static str> {
     match operation_id {
         "deleteTicket" | "deleteConversation" | "ShowContactByExternalId" => Some("2.13"),
+        "listDeletedConversationIds" => Some("2.16"),
         _ => None,
     }
 }
@@ -174,6 +176,7 @@ pub fn dispatch(op: &Operation, cx: &mut Cx) -> ApiResult {
         "createDataEvent" => events::create(cx),
         "lisDataEvents" => events::list(cx),
         "MergeContact" => contacts::merge_endpoint(cx),
+        "listDeletedConversationIds" => conversations::list_deleted(cx),
         "createCompanyNote" => companies::create_note(cx),
         "listCompanyNotes" => companies::list_notes(cx),
         "listSegments" => ok(json!({ "type": "segment.list", "segments": [], "pages": {} })),
