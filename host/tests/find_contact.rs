@@ -107,3 +107,41 @@ async fn bad_input_names_the_field() {
         assert!(!message.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_rate_limited_request_waits_for_the_window_then_succeeds() {
+    let emulator = emulator().await;
+    let id = ada(&emulator).await;
+    // Two requests per 10-second window: the second and third calls below hit 429 and must wait for
+    // X-RateLimit-Reset instead of failing.
+    emulator.state().set_rate_limit(2);
+    let runtime = runtime_with(switchyard::runtime::Limits {
+        deadline: std::time::Duration::from_secs(30),
+        rate_limit_max_wait: std::time::Duration::from_secs(11),
+        ..test_limits()
+    });
+    let bundle = load(&runtime, "intercom").await;
+    let find = bundle.component("intercom/find-contact").unwrap();
+    let conn = connection(&emulator);
+    for _ in 0..3 {
+        let out = runtime.run_action(find, Some(&conn), &json!({"id": id}).to_string()).await.unwrap();
+        assert_eq!(out["id"], json!(id));
+    }
+}
+
+#[tokio::test]
+async fn a_request_still_rate_limited_after_the_retries_is_a_rate_limited_error() {
+    let emulator = emulator().await;
+    emulator.state().set_faults(intercom_emulator::Faults { error_429_rate: 1.0, ..Default::default() });
+    let runtime = runtime_with(switchyard::runtime::Limits {
+        rate_limit_max_wait: std::time::Duration::from_millis(100),
+        ..test_limits()
+    });
+    let bundle = load(&runtime, "intercom").await;
+    let find = bundle.component("intercom/find-contact").unwrap();
+    let err = runtime.run_action(find, Some(&connection(&emulator)), r#"{"id":"abc"}"#).await.unwrap_err();
+    match err.component_error() {
+        Some(ComponentError::RateLimited(r)) => assert!(r.message.contains("429"), "{}", r.message),
+        _ => panic!("expected rate limited, got {err}"),
+    }
+}
