@@ -60,3 +60,38 @@ pub fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, Error> {
     }
     Ok(trimmed)
 }
+
+/// A plausible email address: something, an `@`, a dotted domain, no spaces. Intercom checks the
+/// rest; this catches a name or an id typed into an email field before anything is sent.
+pub fn email(field: &str, value: &str) -> Result<(), Error> {
+    let plausible = match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        }
+        None => false,
+    };
+    if !plausible || value.contains(char::is_whitespace) || value.matches('@').count() != 1 {
+        return Err(invalid_input(field, format!("`{value}` is not an email address")));
+    }
+    Ok(())
+}
+
+/// A Unix time (seconds) that must lie in the future, such as a snooze's end.
+pub fn future_time(field: &str, value: i64) -> Result<i64, Error> {
+    let now = crate::now() as i64;
+    if value <= now {
+        return Err(invalid_input(
+            field,
+            format!("must be a Unix time (seconds) in the future; {value} is not after now ({now})"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A list input with an upper bound Intercom enforces (for example 10 attachment URLs).
+pub fn at_most<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+    if items.len() > max {
+        return Err(invalid_input(field, format!("give at most {max} items (got {})", items.len())));
+    }
+    Ok(())
+}

@@ -3,11 +3,16 @@
 //! `Trigger` traits behind the export macros, and Intercom request building, error mapping and paging.
 
 pub mod action;
+pub mod admins;
+pub mod contact_ref;
+pub mod conversations;
 pub mod error;
 pub mod http;
 pub mod input;
 pub mod intercom;
 pub mod log;
+pub mod output;
+pub mod tickets;
 pub mod trigger;
 
 #[doc(hidden)]
