@@ -68,3 +68,128 @@ pub async fn create_contact(emulator: &RunningEmulator, body: Value) -> Value {
     assert!(response.status().is_success(), "creating a contact: {}", response.status());
     response.json().await.unwrap()
 }
+
+/// One action test's world: an emulator (strict), a runtime with the intercom bundle loaded, and a
+/// connection to the emulator; plus the calls a test makes to set up data and check results.
+pub struct ActionEnv {
+    pub emu: RunningEmulator,
+    pub runtime: Runtime,
+    pub bundle: Bundle,
+    pub conn: Connection,
+}
+
+pub async fn action_env() -> ActionEnv {
+    let emu = emulator().await;
+    let runtime = runtime();
+    let bundle = load(&runtime, "intercom").await;
+    let conn = connection(&emu);
+    ActionEnv { emu, runtime, bundle, conn }
+}
+
+impl ActionEnv {
+    pub async fn run(&self, key: &str, input: Value) -> Result<Value, switchyard::runtime::InvocationError> {
+        let component = self.bundle.component(key).unwrap();
+        self.runtime.run_action(component, Some(&self.conn), &input.to_string()).await
+    }
+
+    /// Runs an action that must succeed.
+    pub async fn ok(&self, key: &str, input: Value) -> Value {
+        match self.run(key, input.clone()).await {
+            Ok(out) => out,
+            Err(e) => panic!("{key} {input}: {e}"),
+        }
+    }
+
+    /// Runs an action that must fail with a typed error.
+    pub async fn err(&self, key: &str, input: Value) -> switchyard::runtime::bindings::ComponentError {
+        match self.run(key, input.clone()).await {
+            Ok(out) => panic!("{key} {input}: expected an error, got {out}"),
+            Err(switchyard::runtime::InvocationError::Component(e)) => e,
+            Err(other) => panic!("{key} {input}: expected a typed error, got {other}"),
+        }
+    }
+
+    /// Asserts an invalid-input error naming `field`; returns its message.
+    pub async fn invalid(&self, key: &str, input: Value, field: &str) -> String {
+        match self.err(key, input.clone()).await {
+            switchyard::runtime::bindings::ComponentError::InvalidInput(f) => {
+                assert_eq!(f.field, field, "{key} {input}: {}", f.message);
+                assert!(!f.message.is_empty());
+                f.message
+            }
+            other => panic!("{key} {input}: expected invalid input on `{field}`, got {other:?}"),
+        }
+    }
+
+    /// Asserts a not-found error; returns its message.
+    pub async fn not_found(&self, key: &str, input: Value) -> String {
+        match self.err(key, input.clone()).await {
+            switchyard::runtime::bindings::ComponentError::NotFound(message) => message,
+            other => panic!("{key} {input}: expected not found, got {other:?}"),
+        }
+    }
+
+    /// A request to the emulator's HTTP API, as any Intercom client would send it.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.emu.base_url()))
+            .bearer_auth(self.emu.token())
+            .header("Intercom-Version", "2.16");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.api(reqwest::Method::GET, path, None).await
+    }
+
+    /// A POST that must succeed; returns the answer.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.api(reqwest::Method::POST, path, Some(body.clone())).await;
+        assert!((200..300).contains(&status), "POST {path} {body}: {status} {answer}");
+        answer
+    }
+
+    /// The admin the connection's token belongs to (`GET /me`).
+    pub fn me_admin(&self) -> String {
+        self.emu.state().with_workspace(|ws| ws.me_admin_id.clone())
+    }
+
+    /// A new user with this email; returns its id.
+    pub async fn user(&self, email: &str) -> String {
+        let contact = create_contact(&self.emu, serde_json::json!({"role": "user", "email": email})).await;
+        contact["id"].as_str().unwrap().to_string()
+    }
+
+    /// A contact-initiated conversation; returns its id.
+    pub async fn conversation_from(&self, contact_id: &str, body: &str) -> String {
+        let message = self
+            .post("/conversations", serde_json::json!({"from": {"type": "user", "id": contact_id}, "body": body}))
+            .await;
+        id_text(&message["conversation_id"])
+    }
+
+    /// A ticket of the workspace's first (Customer) type for a contact; returns its id.
+    pub async fn ticket_for(&self, contact_id: &str, title: &str) -> String {
+        let ticket_type = self.emu.state().with_workspace(|ws| ws.ticket_types[0].id.clone());
+        let body = serde_json::json!({
+            "ticket_type_id": ticket_type, "contacts": [{"id": contact_id}],
+            "ticket_attributes": {"_default_title_": title},
+        });
+        id_text(&self.post("/tickets", body).await["id"])
+    }
+}
+
+/// An id as text, whether Intercom sent it as a string or a number.
+pub fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("not an id: {other}"),
+    }
+}
