@@ -7,11 +7,14 @@ pub mod admins;
 pub mod contact_ref;
 pub mod conversations;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod input;
 pub mod intercom;
 pub mod log;
 pub mod output;
+pub mod resolve;
+pub mod tagging;
 pub mod tickets;
 pub mod trigger;
 
