@@ -1,9 +1,13 @@
-//! `cargo xtask bench`: the host's own overhead per invocation, and Find Contact end to end.
+//! `cargo xtask bench`: the host's own overhead per invocation, Find Contact end to end, and the
+//! component path against a plain native reqwest call doing the same Intercom request (a read, Find
+//! Contact, and a write, Create Contact), in the same run on loopback.
 //! Figures are medians and percentiles (this machine is shared and noisy), never pass/fail.
 
 use serde_json::json;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use switchyard::bundle;
 use switchyard::http::Connection;
@@ -12,6 +16,9 @@ use switchyard::runtime::{Limits, Runtime, RuntimeConfig};
 const OVERHEAD_RUNS: usize = 20_000;
 const E2E_RUNS: usize = 4_000;
 const E2E_CONCURRENCY: usize = 8;
+const VERSUS_RUNS: usize = 2_000;
+/// The goal: the component path costs at most this much of the native path's time per action.
+const VERSUS_GOAL: f64 = 1.2;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -99,6 +106,144 @@ async fn main() -> anyhow::Result<()> {
         "find-contact by id, end to end",
         E2E_RUNS as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
+    );
+
+    // 3. Component path vs. native reqwest, same request, same emulator, same concurrency.
+    println!("component vs. native ({VERSUS_RUNS} each, {E2E_CONCURRENCY} concurrent, loopback):");
+    let native = Native { client: client.clone(), base: emulator.base_url(), token: emulator.token().to_string() };
+    let read_native = {
+        let (native, id) = (native.clone(), id.clone());
+        move |_: usize| {
+            let (native, id) = (native.clone(), id.clone());
+            async move { native.send(reqwest::Method::GET, &format!("/contacts/{id}"), None).await }
+        }
+    };
+    let read_component = {
+        let (runtime, intercom, conn, input) = (runtime.clone(), intercom.clone(), conn.clone(), input.clone());
+        move |_: usize| {
+            let (runtime, intercom, conn, input) = (runtime.clone(), intercom.clone(), conn.clone(), input.clone());
+            async move {
+                let find = intercom.component("intercom/find-contact")?;
+                runtime.run_action(find, Some(&conn), &input).await?;
+                anyhow::Ok(())
+            }
+        }
+    };
+    versus("find-contact by id (read)", read_native, read_component).await?;
+
+    // Creating contacts slows the emulator's duplicate check as contacts accumulate, so each path
+    // writes into a fresh emulator of its own: both start from the same empty workspace.
+    let write_native = {
+        let emulator = spawn_emulator().await?;
+        let native = Native { client: client.clone(), base: emulator.base_url(), token: emulator.token().to_string() };
+        let emulator = Arc::new(emulator);
+        move |i: usize| {
+            let (native, _alive) = (native.clone(), emulator.clone());
+            async move {
+                let body = json!({"role": "user", "email": format!("native-{i}@example.com")});
+                native.send(reqwest::Method::POST, "/contacts", Some(body)).await
+            }
+        }
+    };
+    let write_component = {
+        let emulator = Arc::new(spawn_emulator().await?);
+        let conn = Connection::new("bench-write", &emulator.base_url(), emulator.token())?;
+        let (runtime, intercom) = (runtime.clone(), intercom.clone());
+        move |i: usize| {
+            let (runtime, intercom, conn, _alive) = (runtime.clone(), intercom.clone(), conn.clone(), emulator.clone());
+            async move {
+                let create = intercom.component("intercom/create-contact")?;
+                let input = json!({"role": "user", "email": format!("component-{i}@example.com")}).to_string();
+                let out = runtime.run_action(create, Some(&conn), &input).await?;
+                anyhow::ensure!(out["existing"] == false, "the bench's emails must be new: {out}");
+                anyhow::Ok(())
+            }
+        }
+    };
+    versus("create-contact, unique emails (write)", write_native, write_component).await?;
+    Ok(())
+}
+
+async fn spawn_emulator() -> anyhow::Result<intercom_emulator::RunningEmulator> {
+    intercom_emulator::spawn(intercom_emulator::EmulatorConfig {
+        rate_limit_per_window: u32::MAX / 2,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The baseline: what a native Rust integration would do for the same action, one reqwest call
+/// with the same headers the host sends, its JSON body parsed.
+#[derive(Clone)]
+struct Native {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Native {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<()> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("intercom-version", switchyard::http::INTERCOM_VERSION)
+            .header("accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?.error_for_status()?;
+        let _object: serde_json::Value = response.json().await?;
+        Ok(())
+    }
+}
+
+/// Runs `runs` operations over `E2E_CONCURRENCY` tasks; `op(i)` gets a unique `i`. Actions per second.
+async fn rate<F, Fut>(runs: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let started = Instant::now();
+    let end = NEXT.load(Ordering::Relaxed) + runs;
+    let mut tasks = Vec::new();
+    for _ in 0..E2E_CONCURRENCY {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = NEXT.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    return anyhow::Ok(());
+                }
+                op(i).await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(runs as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Warms both paths up, measures both, prints both rates and the cost ratio.
+async fn versus<N, NF, C, CF>(name: &str, native: N, component: C) -> anyhow::Result<()>
+where
+    N: Fn(usize) -> NF + Clone + Send + 'static,
+    NF: Future<Output = anyhow::Result<()>> + Send + 'static,
+    C: Fn(usize) -> CF + Clone + Send + 'static,
+    CF: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    rate(VERSUS_RUNS / 10, native.clone()).await?;
+    rate(VERSUS_RUNS / 10, component.clone()).await?;
+    let native_rate = rate(VERSUS_RUNS, native).await?;
+    let component_rate = rate(VERSUS_RUNS, component).await?;
+    let ratio = native_rate / component_rate;
+    println!("  {name:<42} native {native_rate:>8.0} actions/s   component {component_rate:>8.0} actions/s");
+    println!(
+        "  {:<42} component/native time per action {ratio:.2}x (goal <= {VERSUS_GOAL}x: {})",
+        "",
+        if ratio <= VERSUS_GOAL { "met" } else { "NOT met" }
     );
     Ok(())
 }
