@@ -227,7 +227,7 @@ async fn find_ticket_by_id_and_by_inbox_number() {
     let id = env.ticket_for(&contact, "Second").await;
     let number = ticket_state(&env, &id).unwrap().ticket_id;
     assert_ne!(number, id, "the inbox number differs from the API id");
-    for input in [json!({"id": id}), json!({"ticket_number": format!("#{number}")}), json!({"ticket_number": number})] {
+    for input in [json!({"id": id}), json!({"ticket_id": format!("#{number}")}), json!({"ticket_id": number})] {
         let out = env.ok(FIND_TICKET, input.clone()).await;
         assert_eq!(out["id"], json!(id), "{input}");
         assert_eq!(out["ticket_id"], json!(number));
@@ -241,11 +241,11 @@ async fn find_ticket_bad_input_and_not_found() {
     let contact = env.user("ada@example.com").await;
     let id = env.ticket_for(&contact, "First").await;
     env.invalid(FIND_TICKET, json!({}), "id").await;
-    env.invalid(FIND_TICKET, json!({"id": id, "ticket_number": "1"}), "ticket_number").await;
-    env.invalid(FIND_TICKET, json!({"ticket_number": "abc"}), "ticket_number").await;
+    env.invalid(FIND_TICKET, json!({"id": id, "ticket_id": "1"}), "ticket_id").await;
+    env.invalid(FIND_TICKET, json!({"ticket_id": "abc"}), "ticket_id").await;
     env.invalid(FIND_TICKET, json!({"id": 5}), "id").await;
     env.not_found(FIND_TICKET, json!({"id": "999999"})).await;
-    let message = env.not_found(FIND_TICKET, json!({"ticket_number": "#999"})).await;
+    let message = env.not_found(FIND_TICKET, json!({"ticket_id": "#999"})).await;
     assert!(message.contains("#999"), "{message}");
 }
 

@@ -10,16 +10,17 @@ struct FindTicket;
 
 /// Find a ticket
 ///
-/// Give exactly one of `id` or `ticket_number`.
+/// Give exactly one of `id` or `ticket_id`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Input {
     /// The ticket's API id, as other actions and webhooks give it.
     #[schemars(title = "Ticket ID")]
     id: Option<String>,
-    /// The number the inbox shows ("#37" or 37), which is Intercom's `ticket_id` and differs from the API id.
-    #[schemars(title = "Ticket number")]
-    ticket_number: Option<String>,
+    /// The ticket number the inbox shows ("#37" or 37). Intercom calls it `ticket_id`; it differs from
+    /// the API id.
+    #[schemars(title = "Ticket number (inbox)")]
+    ticket_id: Option<String>,
 }
 
 impl Action for FindTicket {
@@ -40,11 +41,11 @@ impl Action for FindTicket {
     }
 
     fn run(input: Input) -> Result<Value, Error> {
-        let by = input::exactly_one(&[("id", input.id.is_some()), ("ticket_number", input.ticket_number.is_some())])?;
+        let by = input::exactly_one(&[("id", input.id.is_some()), ("ticket_id", input.ticket_id.is_some())])?;
         let ticket = if by == "id" {
             tickets::get(input::non_empty("id", input.id.as_deref().unwrap_or_default())?)?
         } else {
-            tickets::by_number(tickets::number("ticket_number", input.ticket_number.as_deref().unwrap_or_default())?)?
+            tickets::by_number(tickets::number("ticket_id", input.ticket_id.as_deref().unwrap_or_default())?)?
         };
         Ok(ids_as_strings(ticket))
     }
