@@ -4,6 +4,7 @@
 //! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
 //! - [`bundle`]: bundle manifests and loading components from them.
 //! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
+//! - [`workflow`]: workflow files, their validation, runs and run history.
 //! - [`cli`]: the `switchyard` command line.
 
 pub mod bundle;
@@ -11,3 +12,4 @@ pub mod cli;
 pub mod http;
 pub mod runtime;
 pub mod store;
+pub mod workflow;

@@ -1,0 +1,21 @@
+//! Workflows: a trigger and a chain of action steps, described in YAML, run for each trigger event
+//! with every run and step recorded (see `docs/ARCHITECTURE.md`, "A workflow run").
+//!
+//! - [`definition`]: the file format, its JSON Schema, parsing with line numbers.
+//! - [`expressions`]: `{{ ... }}` input mapping and `if:` conditions (minijinja).
+//! - [`validate`]: everything checkable without running.
+//! - [`executor`]: one run, step by step, with error policies, resumable.
+//! - [`engine`]: trigger events to runs (`handle_event`, `WorkflowRunner`).
+//! - [`records`]: workflows and run history in the store.
+
+pub mod definition;
+pub mod engine;
+pub mod executor;
+pub mod expressions;
+pub mod records;
+pub mod validate;
+
+pub use definition::{Workflow, parse};
+pub use engine::{LoadedWorkflow, WorkflowRunner, handle_event};
+pub use executor::{Components, Connections, Engine, FixedConnection};
+pub use records::{RunId, TriggerEvent};

@@ -1,0 +1,722 @@
+//! Workflows: the file format and its errors, input expressions, and runs against the emulator
+//! (recording, error policies, exactly one run per event, resuming after a crash).
+
+mod common;
+
+use common::*;
+use intercom_emulator::Faults;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchyard::store::Store;
+use switchyard::workflow::definition::{self, ErrorPolicy, json_schema};
+use switchyard::workflow::engine::{LoadedWorkflow, Outbox, OutboxEvent, WorkflowRunner, handle_event, retry_run};
+use switchyard::workflow::executor::{BoxFuture, Engine, FixedConnection, Options, Sleeper};
+use switchyard::workflow::expressions::Expressions;
+use switchyard::workflow::records::{self, RunStatus, StepRecord, StepStatus, TriggerEvent};
+use switchyard::workflow::validate::validate;
+
+// ---------- the file format ----------
+
+#[test]
+fn the_published_schema_matches_the_types() {
+    let path = repo_root().join("docs/workflow.schema.json");
+    let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_WORKFLOW_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/workflow.schema.json is out of date: regenerate it with \
+         `UPDATE_WORKFLOW_SCHEMA=1 cargo test -p switchyard --test workflows the_published_schema`"
+    );
+}
+
+const FULL: &str = r#"
+name: full
+description: every field
+trigger:
+  key: intercom/contact-updated
+  version: "^1"
+  connection: acme
+  interval: 5m
+  settings: { backfill_days: 1 }
+steps:
+  - id: find
+    action: intercom/find-contact
+    version: ">=1"
+    connection: other
+    if: "{{ trigger.email is defined }}"
+    input:
+      email: "{{ trigger.email }}"
+    on_error:
+      retry: { max_attempts: 4, backoff: 250ms, on: [not_found], then: continue }
+  - id: note
+    action: intercom/add-note-to-contact
+    input: { contact_id: "{{ steps.find.id }}", body: "hi" }
+    on_error: continue
+"#;
+
+#[test]
+fn parses_every_field() {
+    let (workflow, _) = definition::parse("full.yaml", FULL).unwrap();
+    assert_eq!(workflow.name, "full");
+    assert_eq!(workflow.trigger.interval(), Duration::from_secs(300));
+    assert_eq!(workflow.trigger.settings["backfill_days"], json!(1));
+    let find = &workflow.steps[0];
+    assert_eq!(workflow.step_connection(find), Some("other"));
+    assert_eq!(workflow.step_connection(&workflow.steps[1]), Some("acme"));
+    let ErrorPolicy::Retry(retry) = &find.on_error else { panic!("retry policy expected") };
+    assert_eq!(retry.max_attempts, 4);
+    assert_eq!(retry.delay_before(2), Duration::from_millis(250));
+    assert_eq!(retry.delay_before(4), Duration::from_millis(1000));
+    assert!(find.on_error.continues());
+    assert_eq!(workflow.steps[1].on_error, ErrorPolicy::Continue);
+}
+
+/// (what, file, expected line, expected field, a phrase of the message)
+const MALFORMED: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "unknown key",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    inptu: { email: x }\n",
+        6,
+        "steps[0].inptu",
+        "unknown key `inptu`",
+    ),
+    (
+        "unknown component",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contatc\n    input: { email: x }\n",
+        5,
+        "steps[0].action",
+        "did you mean `intercom/find-contact`",
+    ),
+    (
+        "missing required input",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/add-note-to-contact\n    input:\n      body: \"{{ trigger.id }}\"\n",
+        6,
+        "steps[0].input",
+        "missing required input `contact_id`",
+    ),
+    (
+        "bad expression",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input:\n      email: \"{{ trigger.email | }}\"\n",
+        7,
+        "steps[0].input.email",
+        "is not a valid expression",
+    ),
+    (
+        "reference to a later step",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input: { id: \"{{ steps.b.id }}\" }\n  - id: b\n    action: intercom/find-contact\n    input: { email: x }\n",
+        6,
+        "steps[0].input.id",
+        "runs later",
+    ),
+    (
+        "reference to a step that does not exist",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input: { email: x }\n  - id: b\n    action: intercom/find-contact\n    if: steps.nope.id == 1\n    input: { email: x }\n",
+        9,
+        "steps[1].if",
+        "step `nope`, which does not exist",
+    ),
+    (
+        "bad error policy",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input: { email: x }\n    on_error: sometimes\n",
+        7,
+        "steps[0].on_error",
+        "is not an error policy",
+    ),
+    (
+        "bad retry",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input: { email: x }\n    on_error:\n      retry:\n        max_attempts: 3\n        backof: 2s\n",
+        10,
+        "steps[0].on_error.retry.backof",
+        "unknown key `backof`",
+    ),
+    (
+        "bad backoff",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input: { email: x }\n    on_error:\n      retry:\n        max_attempts: 3\n        backoff: soon\n",
+        10,
+        "steps[0].on_error.retry.backoff",
+        "is not a duration",
+    ),
+    (
+        "unknown variable",
+        "name: w\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: a\n    action: intercom/find-contact\n    input:\n      email: \"{{ triger.email }}\"\n",
+        7,
+        "steps[0].input.email",
+        "unknown variable `triger`",
+    ),
+    ("YAML syntax", "name: w\ntrigger: { key: intercom/new-ticket\nsteps: []\n", 3, "", "YAML syntax error"),
+];
+
+#[tokio::test]
+async fn each_malformed_file_names_its_line_and_field() {
+    let runtime = runtime();
+    let bundle = load(&runtime, "intercom").await;
+    for (what, text, line, field, phrase) in MALFORMED {
+        let (_, report) = validate("w.yaml", text, Some(&bundle), None);
+        let problem = report
+            .problems
+            .iter()
+            .find(|p| p.message.contains(phrase))
+            .unwrap_or_else(|| panic!("{what}: no problem saying {phrase:?}; got {:#?}", report.problems));
+        assert_eq!(problem.file, "w.yaml", "{what}");
+        assert_eq!(problem.line, *line, "{what}: {problem}");
+        assert_eq!(problem.field, *field, "{what}: {problem}");
+        let shown = problem.to_string();
+        assert!(shown.starts_with(&format!("w.yaml:{line}:")), "{what}: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn the_examples_are_valid() {
+    let runtime = runtime();
+    let bundle = load(&runtime, "intercom").await;
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (_, report) = validate(&path.display().to_string(), &text, Some(&bundle), None);
+            assert!(report.is_valid(), "{}:\n{:#?}", path.display(), report.problems);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "the four example automations are missing");
+}
+
+// ---------- expressions ----------
+
+#[test]
+fn a_single_expression_keeps_its_json_type() {
+    let context = json!({
+        "trigger": {"id": "42", "count": 7, "vip": true, "tags": ["a", "b"], "company": {"name": "Acme"}, "gone": null},
+        "steps": {"find": {"id": "c1", "score": 1.5}},
+        "event": {"occurred_at": 1700000000},
+    });
+    let input = json!({
+        "count": "{{ trigger.count }}",
+        "padded": "  {{ trigger.count }}  ",
+        "vip": "{{ trigger.vip }}",
+        "tags": "{{ trigger.tags }}",
+        "company": "{{ trigger.company }}",
+        "gone": "{{ trigger.gone }}",
+        "score": "{{ steps.find.score * 2 }}",
+        "text": "id {{ trigger.id }} has {{ trigger.count }}",
+        "literal": "no expressions here",
+        "nested": {"list": ["{{ steps.find.id }}", "x-{{ trigger.id }}", 3]},
+        "when": "{{ event.occurred_at }}",
+    });
+    let mapped = Expressions::new().map_input(input.as_object().unwrap(), &context).unwrap();
+    assert_eq!(mapped["count"], json!(7));
+    assert_eq!(mapped["padded"], json!(7));
+    assert_eq!(mapped["vip"], json!(true));
+    assert_eq!(mapped["tags"], json!(["a", "b"]));
+    assert_eq!(mapped["company"], json!({"name": "Acme"}));
+    assert_eq!(mapped["gone"], Value::Null);
+    assert_eq!(mapped["score"], json!(3.0));
+    assert_eq!(mapped["text"], json!("id 42 has 7"));
+    assert_eq!(mapped["literal"], json!("no expressions here"));
+    assert_eq!(mapped["nested"], json!({"list": ["c1", "x-42", 3]}));
+    assert_eq!(mapped["when"], json!(1700000000));
+}
+
+#[test]
+fn an_undefined_value_is_an_error_naming_the_field_and_variable() {
+    let context = json!({"trigger": {"id": "42", "email": "a@b.c"}, "steps": {}, "event": {}});
+    let expressions = Expressions::new();
+    for (input, field, variable) in [
+        (json!({"email": "{{ trigger.emial }}"}), "input.email", "trigger.emial"),
+        (json!({"body": "hello {{ steps.find.name }}"}), "input.body", "steps.find"),
+        (json!({"deep": {"list": ["{{ trigger.x.y }}"]}}), "input.deep.list[0]", "trigger.x"),
+    ] {
+        let error = expressions.map_input(input.as_object().unwrap(), &context).unwrap_err();
+        assert_eq!(error.field, field);
+        assert!(error.message.contains(&format!("`{variable}")), "{error}");
+    }
+    assert!(expressions.condition("trigger.id == '42'", &context).unwrap());
+    assert!(!expressions.condition("{{ trigger.nope is defined }}", &context).unwrap());
+    assert!(expressions.condition("trigger.nope == 1", &context).is_err());
+}
+
+// ---------- runs ----------
+
+struct Fixture {
+    emulator: intercom_emulator::RunningEmulator,
+    runtime: switchyard::runtime::Runtime,
+    bundle: switchyard::bundle::Bundle,
+    store: Store,
+    connection: FixedConnection,
+}
+
+async fn fixture() -> Fixture {
+    let emulator = emulator().await;
+    let runtime = runtime();
+    let bundle = load(&runtime, "intercom").await;
+    let connection = FixedConnection(connection(&emulator));
+    Fixture { emulator, runtime, bundle, store: Store::in_memory().await.unwrap(), connection }
+}
+
+impl Fixture {
+    fn engine(&self) -> Engine<'_> {
+        Engine::new(&self.store, &self.runtime, &self.bundle, &self.connection)
+    }
+
+    async fn steps(&self, run: i64) -> Vec<StepRecord> {
+        records::run_steps(&self.store, run).await.unwrap()
+    }
+
+    async fn status(&self, run: i64) -> RunStatus {
+        records::get_run(&self.store, run).await.unwrap().unwrap().status
+    }
+}
+
+fn workflow(text: &str) -> LoadedWorkflow {
+    LoadedWorkflow::parse("test.yaml", text).unwrap()
+}
+
+fn event(key: &str, payload: Value) -> TriggerEvent {
+    TriggerEvent {
+        trigger_key: "intercom/contact-updated".into(),
+        dedupe_key: key.into(),
+        occurred_at: 1_700_000_000,
+        payload,
+    }
+}
+
+async fn ada(emulator: &intercom_emulator::RunningEmulator) -> Value {
+    create_contact(emulator, json!({"role": "user", "email": "ada@example.com", "name": "Ada"})).await
+}
+
+const FIND_TWICE: &str = r#"
+name: find-twice
+trigger: { key: intercom/contact-updated }
+steps:
+  - id: find
+    action: intercom/find-contact
+    input: { email: "{{ trigger.email }}" }
+  - id: never
+    action: intercom/find-contact
+    if: trigger.role == "lead"
+    input: { email: "{{ trigger.email }}" }
+  - id: again
+    action: intercom/find-contact
+    input: { id: "{{ steps.find.id }}" }
+"#;
+
+#[tokio::test]
+async fn a_run_end_to_end_is_recorded_with_its_steps() {
+    let f = fixture().await;
+    let contact = ada(&f.emulator).await;
+    let wf = workflow(FIND_TWICE);
+    let run = handle_event(&f.engine(), &wf, &event("c1@1", json!({"email": "ada@example.com", "role": "user"})))
+        .await
+        .unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    assert_eq!(record.workflow, "find-twice");
+    assert_eq!(record.dedupe_key, "c1@1");
+    assert!(record.finished_at.is_some());
+    let steps = f.steps(run).await;
+    let summary: Vec<(&str, StepStatus)> = steps.iter().map(|s| (s.step_id.as_str(), s.status)).collect();
+    assert_eq!(
+        summary,
+        [("find", StepStatus::Succeeded), ("never", StepStatus::Skipped), ("again", StepStatus::Succeeded)]
+    );
+    let find = &steps[0];
+    assert_eq!(find.input_value().unwrap(), json!({"email": "ada@example.com"}));
+    assert_eq!(find.output_value().unwrap()["id"], contact["id"]);
+    assert_eq!(find.component_key.as_deref(), Some("intercom/find-contact"));
+    let version = f.bundle.component("intercom/find-contact").unwrap().description.version.clone();
+    assert_eq!(find.component_version.as_deref(), Some(version.as_str()));
+    assert!(find.component_sha256.as_ref().is_some_and(|s| s.len() == 64));
+    assert!(find.duration_ms.is_some() && find.finished_at.is_some());
+    // The third step received the first step's output.
+    assert_eq!(steps[2].input_value().unwrap(), json!({"id": contact["id"]}));
+    assert_eq!(steps[2].output_value().unwrap()["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn the_same_event_handled_twice_starts_one_run() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    let wf = workflow(FIND_TWICE);
+    let e = event("c1@1", json!({"email": "ada@example.com", "role": "user"}));
+    let first = handle_event(&f.engine(), &wf, &e).await.unwrap();
+    let second = handle_event(&f.engine(), &wf, &e).await.unwrap();
+    assert_eq!(first, second);
+    let runs = records::list_runs(&f.store, &Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(f.steps(first).await.len(), 3, "the second delivery ran no step");
+    // Another event is another run.
+    let third = handle_event(&f.engine(), &wf, &event("c1@2", json!({"email": "ada@example.com", "role": "user"})))
+        .await
+        .unwrap();
+    assert_ne!(third, first);
+}
+
+const STOP: &str = r#"
+name: stops
+trigger: { key: intercom/contact-updated }
+steps:
+  - id: missing
+    action: intercom/find-contact
+    input: { email: nobody@example.com }
+  - id: after
+    action: intercom/find-contact
+    input: { email: ada@example.com }
+"#;
+
+#[tokio::test]
+async fn a_failing_step_stops_or_continues_by_its_policy() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    // stop (the default): the run fails at the step, later steps do not run.
+    let run = handle_event(&f.engine(), &workflow(STOP), &event("e1", json!({}))).await.unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.failed_step.as_deref(), Some("missing"));
+    assert!(record.error.as_deref().unwrap().contains("not found"), "{:?}", record.error);
+    let steps = f.steps(run).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].error_kind.as_deref(), Some("not_found"));
+
+    // continue: the failure is recorded and the next step runs.
+    let text = STOP.replace("name: stops", "name: continues").replace(
+        "input: { email: nobody@example.com }",
+        "input: { email: nobody@example.com }\n    on_error: continue",
+    );
+    let run = handle_event(&f.engine(), &workflow(&text), &event("e1", json!({}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Succeeded);
+    let steps = f.steps(run).await;
+    let summary: Vec<(&str, StepStatus)> = steps.iter().map(|s| (s.step_id.as_str(), s.status)).collect();
+    assert_eq!(summary, [("missing", StepStatus::Failed), ("after", StepStatus::Succeeded)]);
+}
+
+const RETRY: &str = r#"
+name: retries
+trigger: { key: intercom/contact-updated }
+steps:
+  - id: find
+    action: intercom/find-contact
+    input: { email: ada@example.com }
+    on_error:
+      retry: { max_attempts: 3, backoff: 1s }
+"#;
+
+/// A sleeper that records the waits instead of sleeping, and runs `on_wait` at each.
+fn recording_sleeper(on_wait: impl Fn(usize) + Send + Sync + 'static) -> (Sleeper, Arc<Mutex<Vec<Duration>>>) {
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let seen = waits.clone();
+    let sleeper: Sleeper = Arc::new(move |wait| {
+        let count = {
+            let mut waits = seen.lock().unwrap();
+            waits.push(wait);
+            waits.len()
+        };
+        on_wait(count);
+        Box::pin(async {})
+    });
+    (sleeper, waits)
+}
+
+#[tokio::test]
+async fn a_retried_step_backs_off_and_counts_its_attempts() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    // Every request answers 500: three attempts, waits of 1 s and 2 s, then the run fails.
+    f.emulator.state().set_faults(Faults { error_500_rate: 1.0, ..Faults::default() });
+    let (sleeper, waits) = recording_sleeper(|_| {});
+    let engine = f.engine().with_options(Options { sleeper, ..Options::default() });
+    let run = handle_event(&engine, &workflow(RETRY), &event("e1", json!({}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Failed);
+    let steps = f.steps(run).await;
+    assert_eq!(steps.len(), 3, "{steps:#?}");
+    assert!(steps.iter().all(|s| s.status == StepStatus::Failed && s.error_kind.as_deref() == Some("upstream")));
+    assert_eq!(steps.iter().map(|s| s.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(1), Duration::from_secs(2)]);
+
+    // The upstream recovers during the first wait: the second attempt succeeds.
+    let state = f.emulator.state();
+    let (sleeper, waits) = recording_sleeper(move |_| state.set_faults(Faults::default()));
+    let engine = f.engine().with_options(Options { sleeper, ..Options::default() });
+    let run = handle_event(&engine, &workflow(RETRY), &event("e2", json!({}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Succeeded);
+    let statuses: Vec<StepStatus> = f.steps(run).await.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Failed, StepStatus::Succeeded]);
+    assert_eq!(waits.lock().unwrap().len(), 1);
+
+    // A 4xx (not found) will not change by asking again: no retry unless `on` lists it.
+    let (sleeper, waits) = recording_sleeper(|_| {});
+    let engine = f.engine().with_options(Options { sleeper, ..Options::default() });
+    let text = RETRY.replace("ada@example.com", "nobody@example.com");
+    let run = handle_event(&engine, &workflow(&text), &event("e3", json!({}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Failed);
+    assert_eq!(f.steps(run).await.len(), 1);
+    assert!(waits.lock().unwrap().is_empty());
+    let text = text.replace("backoff: 1s", "backoff: 1s, on: [not_found]");
+    let (sleeper, waits) = recording_sleeper(|_| {});
+    let engine = f.engine().with_options(Options { sleeper, ..Options::default() });
+    let run = handle_event(&engine, &workflow(&text), &event("e4", json!({}))).await.unwrap();
+    assert_eq!(f.steps(run).await.len(), 3);
+    assert_eq!(waits.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_crashed_run_resumes_without_repeating_completed_steps() {
+    let f = fixture().await;
+    let contact = ada(&f.emulator).await;
+    let wf = workflow(FIND_TWICE);
+    let e = event("c1@1", json!({"email": "ada@example.com", "role": "user"}));
+    // The state a crash leaves: step `find` done, step `never` skipped, step `again` in flight.
+    let mut tx = f.store.pool().begin().await.unwrap();
+    let (run, created) = records::create_run(&mut tx, &wf.workflow.name, &wf.text, &wf.sha256, &e).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(created);
+    let session = records::start_session(&f.store, run).await.unwrap();
+    // The recorded output is marked, so a repeated `find` would be visible in `again`'s input.
+    let recorded = json!({"id": contact["id"], "recorded": "before the crash"});
+    let mut start = records::AttemptStart {
+        run_id: run,
+        step_index: 0,
+        step_id: "find",
+        attempt: 1,
+        session,
+        component_key: Some("intercom/find-contact"),
+        component_version: Some("1.0.0"),
+        component_sha256: None,
+        input: Some(&json!({"email": "ada@example.com"})),
+    };
+    records::begin_attempt(&f.store, &start, StepStatus::Running).await.unwrap();
+    records::finish_attempt(&f.store, run, 0, 1, StepStatus::Succeeded, Some(&recorded), None).await.unwrap();
+    start.step_index = 1;
+    start.step_id = "never";
+    records::begin_attempt(&f.store, &start, StepStatus::Skipped).await.unwrap();
+    start.step_index = 2;
+    start.step_id = "again";
+    records::begin_attempt(&f.store, &start, StepStatus::Running).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Running);
+
+    // The host starts again.
+    let runner = WorkflowRunner::new(f.engine(), NoOutbox);
+    let resumed = runner.recover().await.unwrap();
+    assert_eq!(resumed, [run]);
+    assert_eq!(f.status(run).await, RunStatus::Succeeded);
+    let steps = f.steps(run).await;
+    let summary: Vec<(&str, i64, StepStatus)> =
+        steps.iter().map(|s| (s.step_id.as_str(), s.attempt, s.status)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("find", 1, StepStatus::Succeeded),
+            ("never", 1, StepStatus::Skipped),
+            ("again", 1, StepStatus::Interrupted),
+            ("again", 2, StepStatus::Succeeded),
+        ]
+    );
+    assert_eq!(steps[3].input_value().unwrap(), json!({"id": contact["id"]}));
+    // Resuming again changes nothing.
+    assert!(runner.recover().await.unwrap().is_empty());
+    assert_eq!(f.steps(run).await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_run_retried_by_the_user_resumes_at_the_failed_step() {
+    let f = fixture().await;
+    let text = r#"
+name: late-contact
+trigger: { key: intercom/contact-updated }
+steps:
+  - id: first
+    action: intercom/find-contact
+    input: { email: "{{ trigger.email }}" }
+  - id: late
+    action: intercom/find-contact
+    input: { email: grace@example.com }
+"#;
+    ada(&f.emulator).await;
+    let run =
+        handle_event(&f.engine(), &workflow(text), &event("e1", json!({"email": "ada@example.com"}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Failed);
+    create_contact(&f.emulator, json!({"role": "user", "email": "grace@example.com"})).await;
+    assert_eq!(retry_run(&f.engine(), run).await.unwrap(), RunStatus::Succeeded);
+    let summary: Vec<(String, i64, StepStatus)> =
+        f.steps(run).await.iter().map(|s| (s.step_id.clone(), s.attempt, s.status)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("first".to_string(), 1, StepStatus::Succeeded),
+            ("late".to_string(), 1, StepStatus::Failed),
+            ("late".to_string(), 2, StepStatus::Succeeded),
+        ]
+    );
+    assert!(retry_run(&f.engine(), run).await.is_err(), "a succeeded run cannot be retried");
+}
+
+#[tokio::test]
+async fn a_dry_run_calls_only_find_actions() {
+    let f = fixture().await;
+    let contact = ada(&f.emulator).await;
+    let text = r#"
+name: dry
+trigger: { key: intercom/contact-updated }
+steps:
+  - id: find
+    action: intercom/find-contact
+    input: { email: "{{ trigger.email }}" }
+  - id: rename
+    action: intercom/update-contact
+    input: { id: "{{ steps.find.id }}", name: "Renamed" }
+  - id: note
+    action: intercom/add-note-to-contact
+    input: { contact_id: "{{ steps.rename.id }}", body: "renamed" }
+"#;
+    let engine = f.engine().with_options(Options { dry_run: true, ..Options::default() });
+    let run = handle_event(&engine, &workflow(text), &event("e1", json!({"email": "ada@example.com"}))).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Succeeded);
+    let steps = f.steps(run).await;
+    let statuses: Vec<StepStatus> = steps.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Succeeded, StepStatus::NotSent, StepStatus::NotSent]);
+    assert_eq!(steps[1].input_value().unwrap(), json!({"id": contact["id"], "name": "Renamed"}));
+    let id = contact["id"].as_str().unwrap();
+    let found = f
+        .runtime
+        .run_action(
+            f.bundle.component("intercom/find-contact").unwrap(),
+            Some(&f.connection.0),
+            &json!({"id": id}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found["name"], "Ada", "the dry run changed the contact");
+}
+
+// ---------- the outbox ----------
+
+/// An outbox with nothing in it, for runners that only recover.
+struct NoOutbox;
+
+impl Outbox for NoOutbox {
+    fn undelivered<'a>(
+        &'a self,
+        _tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _limit: u32,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<OutboxEvent>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn mark_delivered<'a>(
+        &'a self,
+        _tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _id: i64,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// An outbox table in the same database, as the scheduler keeps it.
+struct TableOutbox;
+
+impl TableOutbox {
+    async fn create(store: &Store) {
+        sqlx::query(
+            "CREATE TABLE test_outbox (id INTEGER PRIMARY KEY, trigger_key TEXT, connection TEXT, dedupe_key TEXT,
+               payload TEXT, delivered INTEGER NOT NULL DEFAULT 0)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    async fn push(store: &Store, dedupe_key: &str, payload: Value) {
+        sqlx::query("INSERT INTO test_outbox (trigger_key, connection, dedupe_key, payload) VALUES ('intercom/contact-updated', 'acme', ?, ?)")
+            .bind(dedupe_key)
+            .bind(payload.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+impl Outbox for TableOutbox {
+    fn undelivered<'a>(
+        &'a self,
+        tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        limit: u32,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<OutboxEvent>>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
+                "SELECT id, trigger_key, connection, dedupe_key, payload FROM test_outbox WHERE delivered = 0 ORDER BY id LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, trigger_key, connection, dedupe_key, payload)| OutboxEvent {
+                    id,
+                    connection,
+                    settings: json!({}),
+                    event: TriggerEvent {
+                        trigger_key,
+                        dedupe_key,
+                        occurred_at: 1,
+                        payload: serde_json::from_str(&payload).unwrap(),
+                    },
+                })
+                .collect())
+        })
+    }
+    fn mark_delivered<'a>(
+        &'a self,
+        tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        id: i64,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("UPDATE test_outbox SET delivered = 1 WHERE id = ?").bind(id).execute(&mut **tx).await?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_runner_delivers_each_outbox_event_to_matching_workflows_once() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    TableOutbox::create(&f.store).await;
+    let enable = |name: &str, connection: &str, enabled: bool| {
+        let text = FIND_TWICE.replace("name: find-twice", &format!("name: {name}")).replace(
+            "trigger: { key: intercom/contact-updated }",
+            &format!("trigger: {{ key: intercom/contact-updated, connection: {connection} }}"),
+        );
+        records::StoredWorkflow {
+            name: name.into(),
+            enabled,
+            source_path: format!("{name}.yaml"),
+            sha256: switchyard::bundle::sha256_hex(text.as_bytes()),
+            content: text,
+            trigger_key: "intercom/contact-updated".into(),
+            trigger_connection: Some(connection.into()),
+            trigger_settings: "{}".into(),
+            updated_at: 0,
+        }
+    };
+    records::save_workflow(&f.store, &enable("on-acme", "acme", true)).await.unwrap();
+    records::save_workflow(&f.store, &enable("on-other", "other", true)).await.unwrap();
+    records::save_workflow(&f.store, &enable("disabled", "acme", false)).await.unwrap();
+    let payload = json!({"email": "ada@example.com", "role": "user"});
+    TableOutbox::push(&f.store, "c1@1", payload.clone()).await;
+    // The scheduler delivered the same change twice (e.g. it crashed before saving its cursor).
+    TableOutbox::push(&f.store, "c1@1", payload.clone()).await;
+    let runner = WorkflowRunner::new(f.engine(), TableOutbox);
+    let created = runner.tick().await.unwrap();
+    assert_eq!(created.len(), 1, "one run, of the one enabled workflow on that connection");
+    let runs = records::list_runs(&f.store, &Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].workflow, "on-acme");
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    let (left,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM test_outbox WHERE delivered = 0").fetch_one(f.store.pool()).await.unwrap();
+    assert_eq!(left, 0);
+    assert!(runner.tick().await.unwrap().is_empty());
+}
