@@ -100,6 +100,12 @@ async fn create_ticket_for_a_contact_with_attributes_company_and_assignees() {
     let stored = ticket_state(&env, out["id"].as_str().unwrap()).unwrap();
     let created = env.emu.state().with_workspace(|ws| ws.contact_by_email("new@example.com").map(|c| c.id.clone()));
     assert_eq!(Some(stored.contact_ids[0].clone()), created);
+
+    // By the contact's external id.
+    let grace =
+        create_contact(&env.emu, json!({"role": "user", "email": "grace@example.com", "external_id": "g-7"})).await;
+    let out = env.ok(CREATE_TICKET, json!({"ticket_type_id": customer, "contact": {"external_id": "g-7"}})).await;
+    assert_eq!(ticket_state(&env, out["id"].as_str().unwrap()).unwrap().contact_ids, vec![id_text(&grace["id"])]);
 }
 
 #[tokio::test]
@@ -520,6 +526,21 @@ async fn update_conversation_replies_as_admin_and_as_contact() {
     assert_eq!(stored.state, "open", "a contact's reply reopens the conversation");
     let last = stored.parts.last().unwrap();
     assert_eq!((last.part_type.as_str(), last.author_id.as_str()), ("comment", contact.as_str()));
+    // The contact by its Intercom id and by its external id (Intercom's `intercom_user_id` and `user_id`).
+    let grace =
+        create_contact(&env.emu, json!({"role": "user", "email": "grace@example.com", "external_id": "g-7"})).await;
+    let grace = id_text(&grace["id"]);
+    for who in [json!({"id": contact}), json!({"external_id": "g-7"})] {
+        env.ok(
+            UPDATE_CONVERSATION,
+            json!({"id": id, "reply": {"body": "Me too", "author": "contact", "contact": who}}),
+        )
+        .await;
+    }
+    let stored = conversation_state(&env, &id).unwrap();
+    let authors: Vec<&str> = stored.parts.iter().rev().take(2).map(|p| p.author_id.as_str()).collect();
+    assert_eq!(authors, [grace.as_str(), contact.as_str()]);
+    assert!(stored.contact_ids.contains(&grace), "a new participant joins the conversation");
 
     // An admin's reply, then marked read after it.
     let out = env.ok(UPDATE_CONVERSATION, json!({"id": id, "reply": {"body": "On it"}, "read": true})).await;
