@@ -348,6 +348,13 @@ async fn create_conversation_started_by_a_contact_returns_the_conversation() {
     assert_eq!(stored.source_author_id, contact);
     assert_eq!(stored.source_delivered_as, "customer_initiated");
     assert!(stored.source_body.contains("My export fails"));
+
+    // Without a role the sender is typed `contact`, which Intercom accepts for users and leads alike.
+    let out =
+        env.ok(CREATE_CONVERSATION, json!({"initiated_by": "contact", "contact_id": contact, "body": "Again"})).await;
+    let stored = conversation_state(&env, out["id"].as_str().unwrap()).expect("the second conversation exists");
+    assert!(stored.source_body.contains("Again"));
+    assert_eq!(counts(&env).1, 2);
 }
 
 #[tokio::test]
