@@ -13,6 +13,7 @@ pub mod input;
 pub mod intercom;
 pub mod log;
 pub mod output;
+pub mod polling;
 pub mod resolve;
 pub mod tagging;
 pub mod tickets;
