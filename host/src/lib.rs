@@ -5,8 +5,10 @@
 //! - [`bundle`]: bundle manifests and loading components from them.
 //! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
 //! - [`workflow`]: workflow files, their validation, runs and run history.
+//! - [`auth`]: named connections, encrypted secrets, OAuth 2.0 and Intercom regions.
 //! - [`cli`]: the `switchyard` command line.
 
+pub mod auth;
 pub mod bundle;
 pub mod cli;
 pub mod http;

@@ -1,12 +1,11 @@
 //! `switchyard action ...`: list, describe and run actions.
 
-use super::{BundleArg, ConnectionArgs, Failure, exit_code, kind_name};
+use super::{BundleArg, ConnectionArgs, Failure, exit_code, kind_name, resolve_connection};
 use crate::bundle;
-use crate::http::Connection;
 use crate::runtime::Runtime;
 use anyhow::Context;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum ActionCommand {
@@ -42,7 +41,7 @@ pub enum ActionCommand {
     },
 }
 
-pub async fn run(runtime: &Runtime, command: ActionCommand) -> Result<(), Failure> {
+pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Result<(), Failure> {
     match command {
         ActionCommand::List { bundle, json } => {
             let bundle = bundle::load(runtime, &bundle.bundle).await?;
@@ -96,13 +95,17 @@ pub async fn run(runtime: &Runtime, command: ActionCommand) -> Result<(), Failur
             };
             let bundle = bundle::load(runtime, &bundle.bundle).await?;
             let component = bundle.component(&key)?;
-            let connection = Connection::new("cli", &connection.base_url, connection.token)?;
-            match runtime.run_action(component, Some(&connection), &input).await {
+            let resolved = resolve_connection(&connection, home).await?;
+            match runtime.run_action(component, Some(&resolved.connection), &input).await {
                 Ok(output) => {
                     println!("{}", serde_json::to_string_pretty(&output).context("printing")?);
                     Ok(())
                 }
-                Err(error) => Err(Failure { code: exit_code(&error), error: anyhow::anyhow!("{key}: {error}") }),
+                Err(error) => {
+                    // A 401 on a named connection marks it as needing re-authorization.
+                    let note = resolved.observe(&error).await.map(|note| format!(" ({note})")).unwrap_or_default();
+                    Err(Failure { code: exit_code(&error), error: anyhow::anyhow!("{key}: {error}{note}") })
+                }
             }
         }
     }

@@ -2,8 +2,10 @@
 //! exit codes and the dispatch.
 
 mod action;
+mod connections;
 
 pub use action::ActionCommand;
+pub use connections::{ConnectCommand, ConnectionsCommand, ResolvedConnection, resolve_connection};
 
 use crate::runtime::bindings::{ComponentError, ComponentKind};
 use crate::runtime::{InvocationError, Limits, Runtime, RuntimeConfig};
@@ -47,6 +49,12 @@ pub enum Command {
     /// List, describe and run actions.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Connect a workspace (OAuth 2.0 or an access token) under a name.
+    #[command(subcommand)]
+    Connect(ConnectCommand),
+    /// List, test and remove connections.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
 }
 
 #[derive(Args, Debug)]
@@ -56,14 +64,20 @@ pub struct BundleArg {
     pub bundle: PathBuf,
 }
 
+/// The connection a component runs on: `--connection NAME` (see `switchyard connections`), or for a
+/// quick try `--base-url` with `--token`/$SWITCHYARD_TOKEN. Resolve it with [`resolve_connection`].
 #[derive(Args, Debug)]
 pub struct ConnectionArgs {
-    /// The API base URL, e.g. https://api.intercom.io or the emulator's address.
+    /// The named connection to run on (see `switchyard connections list`).
+    #[arg(long, value_name = "NAME", required_unless_present = "base_url", conflicts_with = "base_url")]
+    pub connection: Option<String>,
+    /// Quick try without a stored connection: the API base URL, e.g. the emulator's address.
     #[arg(long, value_name = "URL")]
-    pub base_url: String,
-    /// The access token. Prefer the environment variable, which stays out of shell history.
+    pub base_url: Option<String>,
+    /// Quick try: the access token (ignored with --connection). Prefer the environment variable,
+    /// which stays out of shell history.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: String,
+    pub token: Option<String>,
 }
 
 /// Exit codes, so scripts can tell what to do next.
@@ -140,7 +154,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let runtime = Runtime::new(RuntimeConfig { limits: cli.limits.limits(), cache_dir: home.join("cache") })
         .map_err(|error| Failure { code: exit::INTERNAL, error })?;
     match cli.command {
-        Command::Action(command) => action::run(&runtime, command).await,
+        Command::Action(command) => action::run(&runtime, &home, command).await,
+        Command::Connect(command) => connections::connect(&home, command).await,
+        Command::Connections(command) => connections::connections(&home, command).await,
     }
 }
 
