@@ -3,6 +3,7 @@ use switchyard::cli::{Cli, run};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
@@ -18,5 +19,15 @@ fn main() {
     if let Err(failure) = runtime.block_on(run(cli)) {
         eprintln!("error: {:#}", failure.error);
         std::process::exit(failure.code);
+    }
+}
+
+/// Rust ignores SIGPIPE, so `switchyard ... | head` would panic on a closed pipe; a command-line tool
+/// should end quietly instead, as other Unix tools do.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; it only resets a signal disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

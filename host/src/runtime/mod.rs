@@ -68,12 +68,37 @@ impl LoadedComponent {
     pub fn validate_input(&self, input: &serde_json::Value) -> Result<(), ComponentError> {
         match self.input_validator.iter_errors(input).next() {
             None => Ok(()),
-            Some(error) => Err(ComponentError::InvalidInput(bindings::types::FieldError {
-                field: field_of(&error),
-                message: error.to_string(),
-            })),
+            Some(error) => {
+                let error = most_specific(&error);
+                Err(ComponentError::InvalidInput(bindings::types::FieldError {
+                    field: field_of(error),
+                    message: error.to_string(),
+                }))
+            }
         }
     }
+}
+
+/// An optional object or a choice of shapes fails as a whole ("not valid under any of the schemas
+/// listed in 'anyOf'"); the useful error is inside the branch that got furthest into the input, not
+/// the one that merely says "not null".
+fn most_specific<'a, 'i>(error: &'a jsonschema::ValidationError<'i>) -> &'a jsonschema::ValidationError<'i> {
+    use jsonschema::error::ValidationErrorKind;
+    let context = match error.kind() {
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => context,
+        _ => return error,
+    };
+    let depth = |e: &jsonschema::ValidationError<'_>| e.instance_path().as_str().len();
+    let is_type_mismatch_here = |e: &jsonschema::ValidationError<'_>| {
+        matches!(e.kind(), ValidationErrorKind::Type { .. }) && depth(e) == depth(error)
+    };
+    context
+        .iter()
+        .filter_map(|branch| branch.first())
+        .filter(|e| !is_type_mismatch_here(e))
+        .max_by_key(|e| depth(e))
+        .map(most_specific)
+        .unwrap_or(error)
 }
 
 /// The field a schema error is about: the missing property for `required`, the offending property
