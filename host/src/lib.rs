@@ -3,6 +3,7 @@
 //! - [`runtime`]: the wasmtime engine, per-invocation stores and limits, the component cache.
 //! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
 //! - [`bundle`]: bundle manifests and loading components from them.
+//! - [`scheduler`]: polls trigger subscriptions into the outbox (one transaction per poll).
 //! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
 //! - [`workflow`]: workflow files, their validation, runs and run history.
 //! - [`auth`]: named connections, encrypted secrets, OAuth 2.0 and Intercom regions.
@@ -13,5 +14,6 @@ pub mod bundle;
 pub mod cli;
 pub mod http;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod workflow;

@@ -52,7 +52,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench => {
             build::build(&root)?;
             let mut cmd = cargo(&root);
-            cmd.args(["bench", "-p", "switchyard", "--bench", "invocation"]);
+            cmd.args(["bench", "-p", "switchyard", "--bench", "invocation", "--bench", "scheduler"]);
             status(cmd, "cargo bench")
         }
     }

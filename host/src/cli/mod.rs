@@ -3,6 +3,8 @@
 
 mod action;
 mod connections;
+mod subscriptions;
+mod trigger;
 
 pub use action::ActionCommand;
 pub use connections::{ConnectCommand, ConnectionsCommand, ResolvedConnection, resolve_connection};
@@ -55,6 +57,14 @@ pub enum Command {
     /// List, test and remove connections.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
+    /// List polling triggers, run one poll, print samples.
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCommand),
+    /// Add, list and remove trigger subscriptions (polled by `switchyard run`).
+    #[command(subcommand)]
+    Subscriptions(subscriptions::SubscriptionsCommand),
+    /// Poll every subscription into the outbox until SIGTERM or Ctrl-C.
+    Run(subscriptions::RunArgs),
 }
 
 #[derive(Args, Debug)]
@@ -153,10 +163,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let home = home_dir(cli.home)?;
     let runtime = Runtime::new(RuntimeConfig { limits: cli.limits.limits(), cache_dir: home.join("cache") })
         .map_err(|error| Failure { code: exit::INTERNAL, error })?;
+    let runtime = std::sync::Arc::new(runtime);
     match cli.command {
         Command::Action(command) => action::run(&runtime, &home, command).await,
         Command::Connect(command) => connections::connect(&home, command).await,
         Command::Connections(command) => connections::connections(&home, command).await,
+        Command::Trigger(command) => trigger::run(&runtime, &home, command).await,
+        Command::Subscriptions(command) => subscriptions::run(&runtime, &home, command).await,
+        Command::Run(args) => subscriptions::serve(runtime.clone(), &home, args).await,
     }
 }
 

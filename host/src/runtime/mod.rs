@@ -10,6 +10,7 @@ use crate::http::{Connection, HostPolicy, OutboundHttp};
 use anyhow::{Context, Result, bail};
 use bindings::action::ActionPre;
 use bindings::trigger::TriggerPre;
+use bindings::trigger::exports::switchyard::connector::trigger_handler::{Event, PollRequest, PollResponse};
 use bindings::{ComponentError, ComponentKind, Description};
 use cache::CompiledCache;
 pub use engine::{Allocator, Limits};
@@ -116,6 +117,84 @@ fn field_of(error: &jsonschema::ValidationError<'_>) -> String {
         (Some(child), false) => format!("{path}.{child}"),
         (None, _) => path,
     }
+}
+
+/// One poll's input; see [`Runtime::poll_trigger`].
+#[derive(Clone, Copy, Debug)]
+pub struct PollInput<'a> {
+    pub cursor: Option<&'a str>,
+    pub now: u64,
+    pub page_budget: u32,
+    pub settings: &'a str,
+}
+
+/// One event a poll found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerEvent {
+    /// Stable across polls for the same change; the host emits each key once per subscription.
+    pub dedupe_key: String,
+    pub occurred_at: u64,
+    /// The object, as JSON text (checked to be JSON).
+    pub payload: String,
+}
+
+/// What one poll returned.
+#[derive(Clone, Debug)]
+pub struct PollResult {
+    pub events: Vec<TriggerEvent>,
+    /// The cursor for the next poll.
+    pub cursor: serde_json::Value,
+    /// True when the trigger stopped early and wants to be polled again soon.
+    pub backlog: bool,
+}
+
+enum Call<'a> {
+    Run(&'a str),
+    Poll(PollRequest),
+    Sample(&'a str),
+}
+
+enum Answer {
+    Run(String),
+    Poll(PollResponse),
+    Sample(Vec<Event>),
+}
+
+fn trigger_only(component: &LoadedComponent) -> Result<(), InvocationError> {
+    match component.prepared {
+        Prepared::Trigger(_) => Ok(()),
+        Prepared::Action(_) => {
+            Err(InvocationError::Host(anyhow::anyhow!("{} is an action, not a trigger", component.key)))
+        }
+    }
+}
+
+/// Parses `text` as JSON and checks it against the component's schema; `what` names it in errors.
+fn parse_and_validate(component: &LoadedComponent, text: &str, what: &str) -> Result<(), InvocationError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        InvocationError::Component(ComponentError::InvalidInput(bindings::types::FieldError {
+            field: String::new(),
+            message: format!("the {what} is not valid JSON: {e}"),
+        }))
+    })?;
+    component.validate_input(&value).map_err(InvocationError::Component)
+}
+
+/// Checks a trigger's events: a non-empty key and a JSON payload each.
+fn checked_events(events: Vec<Event>) -> Result<Vec<TriggerEvent>, InvocationError> {
+    events
+        .into_iter()
+        .map(|e| {
+            let bad = |why: String| InvocationError::Component(ComponentError::Internal(why));
+            if e.dedupe_key.is_empty() {
+                return Err(bad("the trigger returned an event with an empty dedupe key".into()));
+            }
+            serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).map_err(|err| {
+                bad(format!("the trigger returned event {} with a payload that is not JSON: {err}", e.dedupe_key))
+            })?;
+            Ok(TriggerEvent { dedupe_key: e.dedupe_key, occurred_at: e.occurred_at, payload: e.payload })
+        })
+        .collect()
 }
 
 /// Why an invocation failed.
@@ -280,31 +359,13 @@ impl Runtime {
         connection: Option<&Connection>,
         input: &str,
     ) -> Result<serde_json::Value, InvocationError> {
-        let Prepared::Action(pre) = &component.prepared else {
+        if !matches!(component.prepared, Prepared::Action(_)) {
             return Err(InvocationError::Host(anyhow::anyhow!("{} is a trigger, not an action", component.key)));
+        }
+        parse_and_validate(component, input, "input")?;
+        let Answer::Run(output) = self.invoke(component, connection, Call::Run(input)).await? else {
+            unreachable!("a run call answers with run output")
         };
-        let value: serde_json::Value = serde_json::from_str(input).map_err(|e| {
-            InvocationError::Component(ComponentError::InvalidInput(bindings::types::FieldError {
-                field: String::new(),
-                message: format!("the input is not valid JSON: {e}"),
-            }))
-        })?;
-        component.validate_input(&value).map_err(InvocationError::Component)?;
-
-        let started = Instant::now();
-        let mut store = self.new_store(component.key.clone(), connection, component.policy.clone());
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.switchyard_connector_action_handler().call_run(&mut store, input).await
-        };
-        let outcome = tokio::time::timeout(self.limits.deadline, call).await;
-        let result = match outcome {
-            Err(_elapsed) => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
-            Ok(Err(trap)) => return Err(self.classify_trap(trap, &store)),
-            Ok(Ok(result)) => result,
-        };
-        tracing::debug!(component = &*component.key, us = started.elapsed().as_micros() as u64, "invocation finished");
-        let output = result.map_err(InvocationError::Component)?;
         if output.len() > self.limits.output_bytes {
             return Err(InvocationError::OutputTooLarge { size: output.len(), limit: self.limits.output_bytes });
         }
@@ -313,6 +374,114 @@ impl Runtime {
                 "the component returned output that is not JSON: {e}"
             )))
         })
+    }
+
+    /// Runs one poll of a trigger: `cursor` is what the previous poll returned (none on the first),
+    /// `now` the host's time, `page_budget` the most pages the trigger may read, `settings` the
+    /// subscription's settings (JSON, checked against the trigger's schema first). The events and the
+    /// next cursor are checked (JSON, non-empty keys, within the output limit) before they are returned.
+    pub async fn poll_trigger(
+        &self,
+        component: &LoadedComponent,
+        connection: Option<&Connection>,
+        poll: PollInput<'_>,
+    ) -> Result<PollResult, InvocationError> {
+        trigger_only(component)?;
+        parse_and_validate(component, poll.settings, "settings")?;
+        let request = PollRequest {
+            cursor: poll.cursor.map(str::to_string),
+            now: poll.now,
+            page_budget: poll.page_budget,
+            settings: poll.settings.to_string(),
+        };
+        let Answer::Poll(response) = self.invoke(component, connection, Call::Poll(request)).await? else {
+            unreachable!("a poll call answers with a poll response")
+        };
+        let size = response.cursor.len() + response.events.iter().map(|e| e.payload.len()).sum::<usize>();
+        if size > self.limits.output_bytes {
+            return Err(InvocationError::OutputTooLarge { size, limit: self.limits.output_bytes });
+        }
+        let cursor: serde_json::Value = serde_json::from_str(&response.cursor).map_err(|e| {
+            InvocationError::Component(ComponentError::Internal(format!(
+                "the trigger returned a cursor that is not JSON: {e}"
+            )))
+        })?;
+        Ok(PollResult { events: checked_events(response.events)?, cursor, backlog: response.backlog })
+    }
+
+    /// A few recent objects in the shape `poll` emits, for test runs. Changes no state.
+    pub async fn sample_trigger(
+        &self,
+        component: &LoadedComponent,
+        connection: Option<&Connection>,
+        settings: &str,
+    ) -> Result<Vec<TriggerEvent>, InvocationError> {
+        trigger_only(component)?;
+        parse_and_validate(component, settings, "settings")?;
+        let Answer::Sample(events) = self.invoke(component, connection, Call::Sample(settings)).await? else {
+            unreachable!("a sample call answers with events")
+        };
+        let size = events.iter().map(|e| e.payload.len()).sum::<usize>();
+        if size > self.limits.output_bytes {
+            return Err(InvocationError::OutputTooLarge { size, limit: self.limits.output_bytes });
+        }
+        checked_events(events)
+    }
+
+    /// One invocation, whatever the export: a fresh store, an instance from the `InstancePre`, the
+    /// call under the deadline, and traps classified by the limit that caused them.
+    async fn invoke(
+        &self,
+        component: &LoadedComponent,
+        connection: Option<&Connection>,
+        call: Call<'_>,
+    ) -> Result<Answer, InvocationError> {
+        let started = Instant::now();
+        let mut store = self.new_store(component.key.clone(), connection, component.policy.clone());
+        let work = async {
+            let answer = match (&component.prepared, call) {
+                (Prepared::Action(pre), Call::Run(input)) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.switchyard_connector_action_handler().call_run(&mut store, input).await?.map(Answer::Run)
+                }
+                (Prepared::Trigger(pre), Call::Poll(request)) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance
+                        .switchyard_connector_trigger_handler()
+                        .call_poll(&mut store, &request)
+                        .await?
+                        .map(Answer::Poll)
+                }
+                (Prepared::Trigger(pre), Call::Sample(settings)) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance
+                        .switchyard_connector_trigger_handler()
+                        .call_sample(&mut store, settings)
+                        .await?
+                        .map(Answer::Sample)
+                }
+                _ => {
+                    return Ok(Err(ComponentError::Internal(format!(
+                        "{} does not export this call (wrong component kind)",
+                        component.key
+                    ))));
+                }
+            };
+            Ok::<_, wasmtime::Error>(answer)
+        };
+        let outcome = tokio::time::timeout(self.limits.deadline, work).await;
+        let result = match outcome {
+            Err(_elapsed) => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
+            Ok(Err(trap)) => return Err(self.classify_trap(trap, &store)),
+            Ok(Ok(result)) => result,
+        };
+        tracing::debug!(component = &*component.key, us = started.elapsed().as_micros() as u64, "invocation finished");
+        result.map_err(InvocationError::Component)
+    }
+
+    /// The outbound HTTP layer shared by every invocation (rate budgets, statistics).
+    pub fn http(&self) -> &Arc<OutboundHttp> {
+        &self.http
     }
 
     fn classify_trap(&self, error: wasmtime::Error, store: &Store<InvocationState>) -> InvocationError {

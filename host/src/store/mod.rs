@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite database in the data directory, through sqlx (the same queries can
 //! later target PostgreSQL). Schema changes are migrations in `host/migrations/`, applied on open.
 
+pub mod triggers;
+
 use anyhow::{Context, Result};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
