@@ -1,6 +1,9 @@
 //! Bundles: a directory with `bundle.toml` and the components it lists. Everything in a bundle is
 //! read through a capability to that directory alone (cap-std), so a manifest cannot point outside
 //! it, and every component's sha256 is checked against the manifest before it is compiled.
+//!
+//! A bundle may be signed: `bundle.sig` holds an ed25519 signature over the exact bytes of
+//! `bundle.toml`, which carries every component's sha256, so the signature covers the components too.
 
 use crate::http::HostPolicy;
 use crate::runtime::bindings::{self, ComponentKind};
@@ -8,6 +11,7 @@ use crate::runtime::{LoadedComponent, Runtime};
 use anyhow::{Context, Result, bail};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -15,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const MANIFEST_FILE: &str = "bundle.toml";
+pub const SIGNATURE_FILE: &str = "bundle.sig";
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +72,8 @@ pub struct Bundle {
     pub root: PathBuf,
     pub manifest: Manifest,
     pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    /// Who signed `bundle.toml`, if anyone (the signature has been verified).
+    pub signer: Option<Signer>,
 }
 
 /// Whether this host can run components built against WIT package `version`: the same major (for
@@ -80,21 +87,156 @@ pub fn wit_compatible(version: &semver::Version) -> bool {
 
 /// Reads and parses `bundle.toml` of the bundle directory `root`.
 pub fn read_manifest(dir: &Dir, root: &Path) -> Result<Manifest> {
-    let text = dir
-        .read_to_string(MANIFEST_FILE)
+    Ok(read_manifest_bytes(dir, root)?.0)
+}
+
+/// The manifest and its exact bytes (what a signature covers).
+fn read_manifest_bytes(dir: &Dir, root: &Path) -> Result<(Manifest, Vec<u8>)> {
+    let bytes = dir
+        .read(MANIFEST_FILE)
         .with_context(|| format!("{}: cannot read {MANIFEST_FILE}; is this a bundle directory?", root.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: {MANIFEST_FILE} is malformed", root.display()))
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("{}: {MANIFEST_FILE} is not UTF-8 text", root.display()))?;
+    let manifest = toml::from_str(text).with_context(|| format!("{}: {MANIFEST_FILE} is malformed", root.display()))?;
+    Ok((manifest, bytes))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `bundle.sig`: who signed `bundle.toml` and the signature, hex encoded.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFile {
+    /// Always "ed25519".
+    pub algorithm: String,
+    /// [`key_id`] of the public key.
+    pub key_id: String,
+    /// The 32-byte ed25519 public key.
+    pub public_key: String,
+    /// The 64-byte signature over the bytes of `bundle.toml`.
+    pub signature: String,
+}
+
+/// A verified signer of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signer {
+    pub key_id: String,
+    pub public_key: VerifyingKey,
+}
+
+/// A short, stable name for a public key: the first 16 hex digits of the sha256 of its 32 bytes.
+/// `cargo xtask keygen` prints the same id.
+pub fn key_id(key: &VerifyingKey) -> String {
+    sha256_hex(key.as_bytes())[..16].to_string()
+}
+
+/// Signs manifest bytes (what `cargo xtask build --sign` does; used by tests and tools).
+pub fn sign_manifest(key: &SigningKey, manifest: &[u8]) -> SignatureFile {
+    let public = key.verifying_key();
+    SignatureFile {
+        algorithm: "ed25519".into(),
+        key_id: key_id(&public),
+        public_key: hex::encode(public.as_bytes()),
+        signature: hex::encode(key.sign(manifest).to_bytes()),
+    }
+}
+
+/// Parses a public key file: 64 hex digits (whitespace and `#` comment lines ignored).
+pub fn parse_public_key(text: &str, shown: &str) -> Result<VerifyingKey> {
+    let hex_text: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).flat_map(|l| l.split_whitespace()).collect();
+    let bytes: [u8; 32] = hex::decode(&hex_text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{shown}: a public key file holds the key's 32 bytes as 64 hex digits"))?;
+    VerifyingKey::from_bytes(&bytes).with_context(|| format!("{shown}: not a valid ed25519 public key"))
+}
+
+/// Verifies `bundle.sig` (if present) against the manifest bytes. A signature that is present but
+/// does not verify is always an error, whatever the trust configuration.
+fn verify_signature(dir: &Dir, root: &Path, manifest: &[u8]) -> Result<Option<Signer>> {
+    let text = match dir.read_to_string(SIGNATURE_FILE) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read {SIGNATURE_FILE}", root.display())),
+    };
+    let shown = format!("{}/{SIGNATURE_FILE}", root.display());
+    let file: SignatureFile = toml::from_str(&text).with_context(|| format!("{shown} is malformed"))?;
+    if file.algorithm != "ed25519" {
+        bail!("{shown}: algorithm {:?} is not supported (only \"ed25519\")", file.algorithm);
+    }
+    let public_key = parse_public_key(&file.public_key, &shown)?;
+    let id = key_id(&public_key);
+    if id != file.key_id {
+        bail!("{shown}: key_id {} does not belong to its public key (whose id is {id})", file.key_id);
+    }
+    let signature: [u8; 64] = hex::decode(&file.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{shown}: signature must be 128 hex digits"))?;
+    public_key.verify_strict(manifest, &Signature::from_bytes(&signature)).map_err(|_| {
+        anyhow::anyhow!(
+            "{shown}: the signature by key {id} does not match {MANIFEST_FILE}: the bundle was modified after \
+             it was signed, or signed with another key; it is refused"
+        )
+    })?;
+    Ok(Some(Signer { key_id: id, public_key }))
+}
+
+/// Which signers the host accepts. Empty: any bundle, signed or not (a bad signature is still refused).
+#[derive(Clone, Debug, Default)]
+pub struct TrustPolicy {
+    pub trusted: Vec<VerifyingKey>,
+}
+
+impl TrustPolicy {
+    pub fn requires_signature(&self) -> bool {
+        !self.trusted.is_empty()
+    }
+
+    pub fn is_trusted(&self, signer: &Signer) -> bool {
+        self.trusted.contains(&signer.public_key)
+    }
+
+    /// Refuses a bundle whose signer is not trusted, when trusted keys are configured.
+    pub fn check(&self, root: &Path, signer: Option<&Signer>) -> Result<()> {
+        if !self.requires_signature() {
+            return Ok(());
+        }
+        let ids: Vec<String> = self.trusted.iter().map(key_id).collect();
+        match signer {
+            None => bail!(
+                "{}: the bundle is not signed, but this host accepts only bundles signed by a trusted key ({}); \
+                 sign it with `cargo xtask build --bundle PATH --sign KEYFILE`",
+                root.display(),
+                ids.join(", ")
+            ),
+            Some(s) if !self.is_trusted(s) => bail!(
+                "{}: the bundle is signed by key {}, which is not trusted here (trusted: {}); \
+                 trust it with `switchyard bundle trust PUBLIC_KEY_FILE` if you mean to",
+                root.display(),
+                s.key_id,
+                ids.join(", ")
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// Loads every component of the bundle at `root` into `runtime`.
 pub async fn load(runtime: &Runtime, root: &Path) -> Result<Bundle> {
     let dir = Dir::open_ambient_dir(root, ambient_authority())
         .with_context(|| format!("cannot open bundle directory {}", root.display()))?;
-    let manifest = read_manifest(&dir, root)?;
+    load_dir(runtime, &dir, root).await
+}
+
+/// Loads every component of the bundle in `dir` (shown as `root` in messages): checks the WIT
+/// version, the signature if there is one, and every sha256, then compiles (or takes from the host's
+/// cache) and describes each component.
+pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path) -> Result<Bundle> {
+    let (manifest, manifest_bytes) = read_manifest_bytes(dir, root)?;
     if !wit_compatible(&manifest.bundle.wit) {
         bail!(
             "{}: built against switchyard:connector@{}, but this host serves @{}; rebuild the bundle with a compatible SDK",
@@ -103,6 +245,7 @@ pub async fn load(runtime: &Runtime, root: &Path) -> Result<Bundle> {
             bindings::WIT_VERSION
         );
     }
+    let signer = verify_signature(dir, root, &manifest_bytes)?;
     let policy = Arc::new(HostPolicy { allowed_hosts: manifest.bundle.allowed_hosts.clone() });
     let mut components = BTreeMap::new();
     for entry in &manifest.components {
@@ -136,7 +279,7 @@ pub async fn load(runtime: &Runtime, root: &Path) -> Result<Bundle> {
             bail!("{}: {MANIFEST_FILE} lists {} twice", root.display(), entry.key);
         }
     }
-    Ok(Bundle { root: root.to_path_buf(), manifest, components })
+    Ok(Bundle { root: root.to_path_buf(), manifest, components, signer })
 }
 
 impl Bundle {

@@ -4,6 +4,7 @@
 //! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
 //! - [`bundle`]: bundle manifests and loading components from them.
 //! - [`scheduler`]: polls trigger subscriptions into the outbox (one transaction per poll).
+//! - [`registry`]: installed bundles, side-by-side versions, `key@requirement` resolution, hot swap.
 //! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
 //! - [`workflow`]: workflow files, their validation, runs and run history.
 //! - [`auth`]: named connections, encrypted secrets, OAuth 2.0 and Intercom regions.
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cli;
 pub mod http;
+pub mod registry;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod build;
 mod demo;
+mod new_action;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -18,8 +19,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build every component for wasm32-wasip2 and write the bundles to target/bundles/.
-    Build,
+    /// Build every component for wasm32-wasip2 and write the bundles to target/bundles/;
+    /// with --bundle, build one out-of-tree component (or a directory of them) into a bundle.
+    Build {
+        /// An out-of-tree crate or workspace, a component in another language (switchyard.toml),
+        /// or a directory of those.
+        #[arg(long, value_name = "PATH")]
+        bundle: Option<PathBuf>,
+        /// Where to write the bundle (default target/bundles/NAME). Only with --bundle.
+        #[arg(long, value_name = "DIR", requires = "bundle")]
+        out: Option<PathBuf>,
+        /// Sign the bundle with this ed25519 key (from `cargo xtask keygen`). Only with --bundle.
+        #[arg(long, value_name = "KEYFILE", requires = "bundle")]
+        sign: Option<PathBuf>,
+    },
+    /// Scaffold an action crate: under components/CONNECTOR/ by default, or in --dir as an
+    /// out-of-tree crate built with `cargo xtask build --bundle PATH`.
+    NewAction {
+        /// kebab-case NAME (connector intercom) or CONNECTOR/NAME, e.g. acme/health-score.
+        name: String,
+        /// Create the crate in this directory instead of components/.
+        #[arg(long, value_name = "PATH")]
+        dir: Option<PathBuf>,
+    },
+    /// Create an ed25519 signing key: KEYFILE (secret) and KEYFILE.pub (for `switchyard bundle trust`).
+    Keygen { keyfile: PathBuf },
     /// Build the bundles, then run the whole workspace's tests (extra arguments go to `cargo test`).
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -41,7 +65,12 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let root = repo_root();
     match cli.command {
-        Task::Build => build::build(&root).map(|_| ()),
+        Task::Build { bundle: None, .. } => build::build(&root).map(|_| ()),
+        Task::Build { bundle: Some(path), out, sign } => {
+            build::build_bundle(&root, &path, out.as_deref(), sign.as_deref()).map(|_| ())
+        }
+        Task::NewAction { name, dir } => new_action::new_action(&root, &name, dir.as_deref()).map(|_| ()),
+        Task::Keygen { keyfile } => build::keygen(&keyfile),
         Task::Test { args } => {
             build::build(&root)?;
             let mut cmd = cargo(&root);

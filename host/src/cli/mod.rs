@@ -2,6 +2,7 @@
 //! exit codes and the dispatch.
 
 mod action;
+mod bundle;
 mod connections;
 mod subscriptions;
 mod trigger;
@@ -51,6 +52,9 @@ pub enum Command {
     /// List, describe and run actions.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Install, list and remove bundles (versions side by side; changes apply without a restart).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     /// Connect a workspace (OAuth 2.0 or an access token) under a name.
     #[command(subcommand)]
     Connect(ConnectCommand),
@@ -166,6 +170,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let runtime = std::sync::Arc::new(runtime);
     match cli.command {
         Command::Action(command) => action::run(&runtime, &home, command).await,
+        Command::Bundle(command) => bundle::run(&runtime, &home, command).await,
         Command::Connect(command) => connections::connect(&home, command).await,
         Command::Connections(command) => connections::connections(&home, command).await,
         Command::Trigger(command) => trigger::run(&runtime, &home, command).await,
