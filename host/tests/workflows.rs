@@ -720,3 +720,150 @@ async fn the_runner_delivers_each_outbox_event_to_matching_workflows_once() {
     assert_eq!(left, 0);
     assert!(runner.tick().await.unwrap().is_empty());
 }
+
+// ---------- the four example automations, end to end ----------
+
+/// Calls the emulator's API as a client would; panics on an error status.
+async fn api(emulator: &intercom_emulator::RunningEmulator, method: &str, path: &str, body: Option<Value>) -> Value {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", emulator.base_url());
+    let mut request = client
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(emulator.token())
+        .header("Intercom-Version", "2.16")
+        .header("Accept", "application/json");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{method} {path}: {status}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn example(name: &str) -> LoadedWorkflow {
+    let path = repo_root().join("examples").join(name);
+    LoadedWorkflow::parse(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn trigger_event(workflow: &LoadedWorkflow, key: &str, payload: Value) -> TriggerEvent {
+    TriggerEvent {
+        trigger_key: workflow.workflow.trigger.key.clone(),
+        dedupe_key: key.into(),
+        occurred_at: 1_700_000_000,
+        payload,
+    }
+}
+
+fn tag_names(object: &Value) -> Vec<String> {
+    object["tags"]["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+}
+
+async fn notes(emulator: &intercom_emulator::RunningEmulator, contact: &str) -> Vec<String> {
+    let list = api(emulator, "GET", &format!("/contacts/{contact}/notes"), None).await;
+    list["data"].as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn example_auto_triage_tags_the_ticket_and_notes_the_contact() {
+    let f = fixture().await;
+    let contact = ada(&f.emulator).await;
+    let id = contact["id"].as_str().unwrap();
+    let ticket = api(
+        &f.emulator,
+        "POST",
+        "/tickets",
+        Some(json!({"ticket_type_id": "1000031", "contacts": [{"id": id}],
+                    "ticket_attributes": {"_default_title_": "Login fails"}})),
+    )
+    .await;
+    let ticket = api(&f.emulator, "GET", &format!("/tickets/{}", ticket["id"].as_str().unwrap()), None).await;
+    let wf = example("auto-triage-new-tickets.yaml");
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "t1", ticket.clone())).await.unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let after = api(&f.emulator, "GET", &format!("/tickets/{}", ticket["id"].as_str().unwrap()), None).await;
+    assert!(tag_names(&after).contains(&"needs-triage".to_string()), "{after}");
+    let notes = notes(&f.emulator, id).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("Login fails") && notes[0].contains("needs-triage"), "{notes:?}");
+}
+
+#[tokio::test]
+async fn example_enrichment_runs_once_and_does_not_trigger_itself() {
+    let f = fixture().await;
+    let contact =
+        create_contact(&f.emulator, json!({"role": "user", "email": "Grace@Example.COM", "name": "Grace"})).await;
+    let id = contact["id"].as_str().unwrap().to_string();
+    let wf = example("keep-contacts-enriched.yaml");
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "c@1", contact)).await.unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let enriched = api(&f.emulator, "GET", &format!("/contacts/{id}"), None).await;
+    assert_eq!(enriched["custom_attributes"]["email_domain"], "example.com");
+    assert_eq!(enriched["custom_attributes"]["enriched_email"], enriched["email"]);
+    assert_eq!(notes(&f.emulator, &id).await.len(), 1);
+
+    // The update fires Contact Updated again: that run skips both steps and changes nothing.
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "c@2", enriched.clone())).await.unwrap();
+    assert_eq!(f.status(run).await, RunStatus::Succeeded);
+    let statuses: Vec<StepStatus> = f.steps(run).await.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Skipped, StepStatus::Skipped]);
+    assert_eq!(notes(&f.emulator, &id).await.len(), 1);
+    let unchanged = api(&f.emulator, "GET", &format!("/contacts/{id}"), None).await;
+    assert_eq!(unchanged["updated_at"], enriched["updated_at"]);
+}
+
+#[tokio::test]
+async fn example_conversation_becomes_a_tagged_ticket() {
+    let f = fixture().await;
+    let contact = ada(&f.emulator).await;
+    let created = api(
+        &f.emulator,
+        "POST",
+        "/conversations",
+        Some(json!({"from": {"type": "user", "id": contact["id"]}, "body": "The export button does nothing"})),
+    )
+    .await;
+    let conversation_id = created["conversation_id"].as_str().or(created["id"].as_str()).unwrap().to_string();
+    let conversation = api(&f.emulator, "GET", &format!("/conversations/{conversation_id}"), None).await;
+    let wf = example("conversations-to-tickets.yaml");
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "v1", conversation)).await.unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let steps = f.steps(run).await;
+    let ticket_id = steps[0].output_value().unwrap()["id"].as_str().unwrap().to_string();
+    let ticket = api(&f.emulator, "GET", &format!("/tickets/{ticket_id}"), None).await;
+    assert!(tag_names(&ticket).contains(&"from-conversation".to_string()), "{ticket}");
+}
+
+#[tokio::test]
+async fn example_company_upsert_links_its_primary_contact_once() {
+    let f = fixture().await;
+    let contact = create_contact(&f.emulator, json!({"role": "user", "email": "grace@example.com"})).await;
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    let company = api(
+        &f.emulator,
+        "POST",
+        "/companies",
+        Some(json!({"company_id": "acme-1", "name": "Acme",
+                    "custom_attributes": {"primary_contact_email": "grace@example.com"}})),
+    )
+    .await;
+    let wf = example("upsert-companies-link-contacts.yaml");
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "co@1", company.clone())).await.unwrap();
+    let record = records::get_run(&f.store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let companies = api(&f.emulator, "GET", &format!("/contacts/{contact_id}/companies"), None).await;
+    let linked: Vec<&str> =
+        companies["companies"].as_array().unwrap().iter().map(|c| c["company_id"].as_str().unwrap()).collect();
+    assert_eq!(linked, ["acme-1"]);
+    let updated = api(&f.emulator, "GET", &format!("/companies/{}", company["id"].as_str().unwrap()), None).await;
+    assert_eq!(updated["custom_attributes"]["linked_contact_email"], "grace@example.com");
+
+    // The upsert fires New Or Updated Company again: that run does nothing.
+    let run = handle_event(&f.engine(), &wf, &trigger_event(&wf, "co@2", updated)).await.unwrap();
+    let statuses: Vec<StepStatus> = f.steps(run).await.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Skipped, StepStatus::Skipped, StepStatus::Skipped]);
+}

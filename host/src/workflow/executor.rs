@@ -326,7 +326,7 @@ impl<'a> Engine<'a> {
             let go = self
                 .expressions
                 .condition(condition, context)
-                .map_err(|e| (ErrorKind::Expression, format!("step `{}`: {e}", step.id), None))?;
+                .map_err(|e| (ErrorKind::Expression, e.to_string(), None))?;
             if !go {
                 return Ok(Prepared::Skip);
             }
@@ -334,7 +334,7 @@ impl<'a> Engine<'a> {
         let input = self
             .expressions
             .map_input(&step.input, context)
-            .map_err(|e| (ErrorKind::Expression, format!("step `{}`: {e}", step.id), None))?;
+            .map_err(|e| (ErrorKind::Expression, e.to_string(), None))?;
         let component = self
             .components
             .action(&step.action, step.version.as_deref())
