@@ -97,12 +97,19 @@ impl Cli {
         run
     }
 
-    /// `connect intercom` with OAuth: waits for the authorize URL on stderr, lets `approve` follow it
-    /// (as the browser would), then waits for the command to finish.
-    async fn connect_oauth(&self, emulator: &RunningEmulator, name: &str, workspace: Option<&str>) -> Run {
+    /// `connect intercom` with OAuth: waits for the authorize URL on stderr, follows it (as the
+    /// browser would), then waits for the command to finish. With `replace`, re-authorizes without
+    /// $SWITCHYARD_CLIENT_SECRET: the stored client secret is reused.
+    async fn connect_oauth(
+        &self,
+        emulator: &RunningEmulator,
+        name: &str,
+        workspace: Option<&str>,
+        replace: bool,
+    ) -> Run {
         let base = emulator.base_url();
         let (authorize, token) = (format!("{base}/oauth"), format!("{base}/auth/eagle/token"));
-        let args = [
+        let mut args = vec![
             "connect",
             "intercom",
             "--name",
@@ -121,12 +128,13 @@ impl Cli {
             "--timeout",
             "30",
         ];
-        let mut child = self
-            .command(&args, &[("SWITCHYARD_CLIENT_SECRET", CLIENT_SECRET)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let secret_env: &[(&str, &str)] = if replace {
+            args.push("--replace");
+            &[]
+        } else {
+            &[("SWITCHYARD_CLIENT_SECRET", CLIENT_SECRET)]
+        };
+        let mut child = self.command(&args, secret_env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -273,10 +281,10 @@ async fn oauth_connects_two_workspaces_side_by_side_and_no_secret_leaks() {
 
     let home = home();
     let cli = Cli::new(home.path());
-    let run = cli.connect_oauth(&emulator, "acme", None).await;
+    let run = cli.connect_oauth(&emulator, "acme", None, false).await;
     assert!(run.ok(), "{}", run.both());
     assert!(run.stdout.contains("Connected `acme`") && run.stdout.contains("region US"), "{}", run.both());
-    let run = cli.connect_oauth(&emulator, "beta", Some(&beta)).await;
+    let run = cli.connect_oauth(&emulator, "beta", Some(&beta), false).await;
     assert!(run.ok(), "{}", run.both());
     assert!(run.stdout.contains("\"Beta GmbH\"") && run.stdout.contains("region EU"), "{}", run.both());
 
@@ -349,6 +357,11 @@ async fn oauth_connects_two_workspaces_side_by_side_and_no_secret_leaks() {
         let mode = std::fs::metadata(home.path().join("secret.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the key file is owner-only");
     }
+
+    // Re-authorizing reuses the stored client secret (none in the environment, no terminal to prompt).
+    let run = cli.connect_oauth(&emulator, "beta", Some(&beta), true).await;
+    assert!(run.ok() && run.stdout.contains("Connected `beta`"), "{}", run.both());
+    assert!(cli.find_contact("beta", "bob@beta.test").await.ok());
 
     // Removing a connection removes its secrets; the other one keeps working.
     let run = cli.run(&["connections", "remove", "acme"]).await;
