@@ -221,7 +221,7 @@ fn test_template(root: &Path, key: &str, in_tree: bool) -> String {
         String::new()
     } else {
         format!(
-            "//! Needs these dev-dependencies in Cargo.toml:\n//!\n//! ```toml\n//! [dev-dependencies]\n\
+            "//! Add these dev-dependencies to Cargo.toml to run it (they are not built for the wasm target):\n//!\n//! ```toml\n//! [dev-dependencies]\n\
              //! switchyard = {{ path = {:?} }}\n//! intercom-emulator = {{ path = {:?} }}\n\
              //! tokio = {{ version = \"1\", features = [\"full\"] }}\n//! serde_json = \"1\"\n//! reqwest = {{ version = \"0.12\", features = [\"json\"] }}\n//! ```\n",
             root.join("host").display().to_string(),
@@ -241,7 +241,9 @@ async fn runs_against_the_emulator() {{
     let emulator = intercom_emulator::spawn(intercom_emulator::EmulatorConfig::default()).await.unwrap();
     let home = std::env::temp_dir().join("switchyard-action-test");
     let runtime = Runtime::new(RuntimeConfig {{ limits: Limits::default(), cache_dir: home.join("cache") }}).unwrap();
-    let bundle = switchyard::bundle::load(&runtime, std::path::Path::new({bundle:?})).await.unwrap();
+    // Where `cargo xtask build --bundle` wrote the bundle (override with SWITCHYARD_BUNDLE).
+    let bundle = std::env::var("SWITCHYARD_BUNDLE").unwrap_or_else(|_| {bundle:?}.to_string());
+    let bundle = switchyard::bundle::load(&runtime, std::path::Path::new(&bundle)).await.unwrap();
     let component = bundle.component({key:?}).unwrap();
 
     let contact: serde_json::Value = reqwest::Client::new()
