@@ -375,3 +375,90 @@ async fn hot_swap_under_load() {
     assert_eq!(out["version"], "1.0.0");
     assert_eq!(registry.resolve("testing/version-echo").unwrap().version().to_string(), "1.1.0");
 }
+
+/// A host whose contract gained an additive change (`switchyard:connector@0.1.1`, one new function in
+/// `clock`; tests/wit-0.1.1/) still links and runs a component built against 0.1.0: wasmtime resolves
+/// its `@0.1.0` imports to the `@0.1.1` definitions and finds its `action-handler@0.1.0` export under
+/// the newer name. The component is the real built testing/version-echo, unchanged.
+mod next_minor {
+    wasmtime::component::bindgen!({
+        path: "tests/wit-0.1.1",
+        world: "switchyard:connector/action@0.1.1",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+
+    use self::switchyard::connector::{clock, http, log, types};
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    pub struct State {
+        pub wasi: WasiCtx,
+        pub table: ResourceTable,
+    }
+
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        }
+    }
+
+    impl types::Host for State {}
+
+    impl http::Host for State {
+        async fn send(&mut self, _: http::Request) -> wasmtime::Result<Result<http::Response, types::Error>> {
+            Ok(Err(types::Error::Forbidden("no network in this test".into())))
+        }
+    }
+
+    impl log::Host for State {
+        async fn log(&mut self, _: log::Level, _: String) -> wasmtime::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl clock::Host for State {
+        async fn now(&mut self) -> wasmtime::Result<u64> {
+            Ok(1_700_000_000)
+        }
+        async fn now_millis(&mut self) -> wasmtime::Result<u64> {
+            Ok(1_700_000_000_000)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_component_built_against_the_previous_minor_runs_on_a_newer_contract() {
+    use wasmtime::component::{Component, HasSelf, Linker};
+
+    // The manifest says 0.1.0; a host serving 0.1.1 accepts that line (same 0.x minor, not newer).
+    assert!(bundle::wit_compatible(&"0.1.0".parse().unwrap()));
+    let manifest = std::fs::read_to_string(bundle_path("testing").join("bundle.toml")).unwrap();
+    assert!(manifest.contains("wit = \"0.1.0\""), "{manifest}");
+
+    let wasm = std::fs::read(bundle_path("testing").join("version-echo.wasm")).unwrap();
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let component = Component::new(&engine, &wasm).unwrap();
+    let exports: Vec<String> = component.component_type().exports(&engine).map(|(n, _)| n.to_string()).collect();
+    assert!(exports.contains(&"switchyard:connector/action-handler@0.1.0".to_string()), "{exports:?}");
+
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    next_minor::Action::add_to_linker::<next_minor::State, HasSelf<next_minor::State>>(&mut linker, |s| s).unwrap();
+    let state = next_minor::State {
+        wasi: wasmtime_wasi::WasiCtx::builder().build(),
+        table: wasmtime::component::ResourceTable::new(),
+    };
+    let mut store = wasmtime::Store::new(&engine, state);
+    let action = next_minor::Action::instantiate_async(&mut store, &component, &linker)
+        .await
+        .expect("a 0.1.0 component links against a 0.1.1 host");
+    let handler = action.switchyard_connector_action_handler();
+    let description = handler.call_describe(&mut store).await.unwrap();
+    assert_eq!((description.key.as_str(), description.version.as_str()), ("testing/version-echo", "1.0.0"));
+    let output = handler.call_run(&mut store, r#"{"tag":"old"}"#).await.unwrap().unwrap();
+    let output: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(output, json!({"version": "1.0.0", "tag": "old"}));
+}

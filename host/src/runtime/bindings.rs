@@ -33,3 +33,18 @@ pub const WIT_VERSION: &str = "0.1.0";
 /// Export names that identify a component's world.
 pub const ACTION_EXPORT: &str = "switchyard:connector/action-handler@0.1.0";
 pub const TRIGGER_EXPORT: &str = "switchyard:connector/trigger-handler@0.1.0";
+
+/// Whether `exports` include the interface of `wanted` (an export name such as [`ACTION_EXPORT`]) at
+/// a WIT version this host serves: its own or an older compatible one (same line, see
+/// [`crate::bundle::wit_compatible`]). wasmtime finds a `@0.1.0` export under a newer `@0.1.x` name, so a
+/// component built against an older minor keeps working after additive changes to the contract.
+pub fn exports_compatible(exports: &[String], wanted: &str) -> bool {
+    let interface = wanted.split_once('@').map_or(wanted, |(name, _)| name);
+    exports.iter().any(|export| {
+        export
+            .strip_prefix(interface)
+            .and_then(|rest| rest.strip_prefix('@'))
+            .and_then(|version| version.parse::<semver::Version>().ok())
+            .is_some_and(|version| crate::bundle::wit_compatible(&version))
+    })
+}

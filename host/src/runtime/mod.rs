@@ -289,7 +289,7 @@ impl Runtime {
         };
         let exports: Vec<String> =
             component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        if !exports.iter().any(|e| e == wanted) {
+        if !bindings::exports_compatible(&exports, wanted) {
             bail!(
                 "{file}: wrong world: the manifest lists it as {kind:?} but it does not export {wanted} \
                  (it exports [{}]). Rebuild it against the `{}` world of switchyard:connector@{}",
