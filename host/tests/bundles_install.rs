@@ -462,3 +462,53 @@ async fn a_component_built_against_the_previous_minor_runs_on_a_newer_contract()
     let output: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(output, json!({"version": "1.0.0", "tag": "old"}));
 }
+
+/// The `switchyard bundle` commands, as an operator runs them.
+#[test]
+fn bundle_cli_install_list_resolve_remove() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.code(), text(&output.stdout), text(&output.stderr))
+    };
+    let testing = bundle_path("testing").display().to_string();
+    let (code, out, err) = run(&["bundle", "install", &testing]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("installed testing@0.1.0 (2 components, unsigned)"), "{out}");
+    let acme = bundle_path("acme").display().to_string();
+    assert_eq!(run(&["bundle", "install", &acme]).0, Some(0));
+
+    let (code, out, err) = run(&["bundle", "list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let rows = listed["bundles"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["name"], "acme");
+    assert_eq!(rows[0]["signature"], format!("signed by {ACME_KEY_ID} (not trusted)"));
+    assert_eq!(rows[0]["wit"], "0.1.0");
+    assert_eq!(rows[1]["components"][1], json!({"key": "testing/version-echo", "version": "1.0.0"}));
+    assert_eq!(rows[1]["source"], testing);
+    let (_, table, _) = run(&["bundle", "list"]);
+    assert!(table.contains("SIGNATURE") && table.contains("testing/hostile@0.1.0"), "{table}");
+
+    let (code, out, _) = run(&["bundle", "resolve", "testing/version-echo@^1"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("testing/version-echo@1.0.0 (bundle testing@0.1.0)"), "{out}");
+    let (code, _, err) = run(&["bundle", "resolve", "testing/version-echo@^2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no installed version matches ^2"), "{err}");
+
+    let (code, _, err) = run(&["bundle", "remove", "testing"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("NAME@VERSION"), "{err}");
+    assert_eq!(run(&["bundle", "remove", "testing@0.1.0"]).0, Some(0));
+    let (_, out, _) = run(&["bundle", "list", "--json"]);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["bundles"].as_array().unwrap().len(), 1, "{out}");
+}
