@@ -4,11 +4,15 @@
 mod action;
 mod bundle;
 mod connections;
+mod runs;
 mod subscriptions;
 mod trigger;
+mod workflow;
 
 pub use action::ActionCommand;
 pub use connections::{ConnectCommand, ConnectionsCommand, ResolvedConnection, resolve_connection};
+pub use runs::RunsCommand;
+pub use workflow::WorkflowCommand;
 
 use crate::runtime::bindings::{ComponentError, ComponentKind};
 use crate::runtime::{InvocationError, Limits, Runtime, RuntimeConfig};
@@ -61,6 +65,12 @@ pub enum Command {
     /// List, test and remove connections.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
+    /// Validate, enable, disable, list and test workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Run history: list runs, show one step by step, retry a failed one.
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// List polling triggers, run one poll, print samples.
     #[command(subcommand)]
     Trigger(trigger::TriggerCommand),
@@ -173,6 +183,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bundle(command) => bundle::run(&runtime, &home, command).await,
         Command::Connect(command) => connections::connect(&home, command).await,
         Command::Connections(command) => connections::connections(&home, command).await,
+        Command::Workflow(command) => workflow::run(&runtime, &home, command).await,
+        Command::Runs(command) => runs::run(&runtime, &home, command).await,
         Command::Trigger(command) => trigger::run(&runtime, &home, command).await,
         Command::Subscriptions(command) => subscriptions::run(&runtime, &home, command).await,
         Command::Run(args) => subscriptions::serve(runtime.clone(), &home, args).await,

@@ -235,11 +235,24 @@ pub async fn serve(runtime: Arc<Runtime>, home: &Path, args: RunArgs) -> Result<
         max_concurrent_polls: args.max_concurrent_polls.max(1),
         ..SchedulerConfig::default()
     };
+    // Workflows: the enabled workflows consume the outbox (`crate::workflow::sources::start_runner`).
+    let workflows = crate::workflow::sources::start_runner(
+        store.clone(),
+        runtime.clone(),
+        home,
+        &args.bundles,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .map_err(|e| failure(exit::INTERNAL, e))?;
     let handle = scheduler::start(store, runtime, lookup, connections, config);
     eprintln!("switchyard: polling subscriptions; stop with Ctrl-C or SIGTERM");
     wait_for_stop().await.map_err(|e| failure(exit::INTERNAL, e))?;
     eprintln!("switchyard: stopping; letting polls in flight finish");
     handle.shutdown().await;
+    if let Err(error) = workflows.shutdown().await {
+        eprintln!("switchyard: the workflow runner stopped with an error: {error:#}");
+    }
     Ok(())
 }
 

@@ -71,7 +71,7 @@ pub struct OutboxEvent {
     pub id: i64,
     /// The subscription's connection name, if any: the event feeds the workflows on that connection.
     pub connection: Option<String>,
-    /// The subscription's trigger settings.
+    /// The subscription's trigger settings; null when the subscription is gone (matches nothing).
     pub settings: Value,
     pub event: TriggerEvent,
 }
@@ -90,7 +90,8 @@ pub trait Outbox: Send + Sync {
 /// Whether an enabled workflow takes events of this subscription.
 pub fn matches(stored: &StoredWorkflow, event: &OutboxEvent) -> bool {
     let settings: Value = serde_json::from_str(&stored.trigger_settings).unwrap_or(Value::Object(Default::default()));
-    stored.trigger_key == event.event.trigger_key
+    event.settings.is_object()
+        && stored.trigger_key == event.event.trigger_key
         && stored.trigger_connection == event.connection
         && (settings == event.settings || (is_empty(&settings) && is_empty(&event.settings)))
 }

@@ -39,6 +39,11 @@ pub trait Connections: Send + Sync {
     fn exists(&self, _name: &str) -> Option<bool> {
         None
     }
+    /// The service refused the connection's credentials (401): the source may mark it as needing
+    /// re-authorization so nothing keeps retrying a revoked token.
+    fn rejected<'a>(&'a self, _name: &'a str, _message: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// One connection for every name: `--base-url/--token` on the command line, and tests.
@@ -267,6 +272,11 @@ impl<'a> Engine<'a> {
                 Err(error) => {
                     let kind = classify(&error);
                     let message = error.to_string();
+                    if let (Some(ComponentError::Unauthorized(detail)), Some(name)) =
+                        (error.component_error(), workflow.step_connection(step))
+                    {
+                        self.connections.rejected(name, detail).await;
+                    }
                     records::finish_attempt(
                         self.store,
                         run.id,

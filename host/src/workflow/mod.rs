@@ -7,12 +7,14 @@
 //! - [`executor`]: one run, step by step, with error policies, resumable.
 //! - [`engine`]: trigger events to runs (`handle_event`, `WorkflowRunner`).
 //! - [`records`]: workflows and run history in the store.
+//! - [`sources`]: the registry, connection store and triggers' outbox as workflow sources.
 
 pub mod definition;
 pub mod engine;
 pub mod executor;
 pub mod expressions;
 pub mod records;
+pub mod sources;
 pub mod validate;
 
 pub use definition::{Workflow, parse};
