@@ -21,6 +21,7 @@
 //! host's precompiled cache) before the swap, so no invocation ever waits for compilation.
 
 use crate::bundle::{self, Bundle, MANIFEST_FILE, SIGNATURE_FILE, Signer, TrustPolicy};
+use crate::runtime::bindings::ComponentKind;
 use crate::runtime::{LoadedComponent, Runtime};
 use anyhow::{Context, Result, bail};
 use arc_swap::ArcSwap;
@@ -127,6 +128,52 @@ impl Installed {
                 )
             }
         }
+    }
+}
+
+impl Installed {
+    /// Resolves `key` at the semver `requirement` (none: the newest) and checks it is of `kind`.
+    pub fn component(&self, key: &str, requirement: Option<&str>, kind: ComponentKind) -> Result<Arc<LoadedComponent>> {
+        let text = match requirement {
+            Some(req) => format!("{key}@{req}"),
+            None => key.to_string(),
+        };
+        let resolved = self.resolve(&text.parse()?)?;
+        if resolved.component.kind() != kind {
+            bail!("{key} is an installed {}, not a {}", kind_name(resolved.component.kind()), kind_name(kind));
+        }
+        Ok(resolved.component)
+    }
+
+    /// Every installed component key, once.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.bundles().flat_map(|b| b.bundle.components.keys().cloned()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+fn kind_name(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Action => "action",
+        ComponentKind::Trigger => "trigger",
+    }
+}
+
+/// Workflows run against a snapshot of the installed set: `registry.snapshot()` for each run, so a
+/// run keeps the versions it started with while installs and removals apply to the next one.
+impl crate::workflow::Components for Installed {
+    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.component(key, version, ComponentKind::Action)
+    }
+
+    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.component(key, version, ComponentKind::Trigger)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        Installed::keys(self)
     }
 }
 

@@ -97,6 +97,17 @@ async fn install_list_pin_and_remove() {
     let err = format!("{:#}", registry.resolve("testing/version-echo@banana").err().unwrap());
     assert!(err.contains("not a version requirement"), "{err}");
 
+    // The workflow engine's view: a snapshot of the installed set, pinned by requirement and kind.
+    {
+        use switchyard::workflow::Components;
+        let snapshot = registry.snapshot();
+        assert_eq!(snapshot.action("testing/version-echo", Some("~1.0")).unwrap().description.version, "1.0.0");
+        assert_eq!(snapshot.action("testing/version-echo", None).unwrap().description.version, "1.1.0");
+        let err = format!("{:#}", snapshot.trigger("testing/version-echo", None).err().unwrap());
+        assert!(err.contains("is an installed action, not a trigger"), "{err}");
+        assert_eq!(Components::keys(&*snapshot), ["testing/hostile", "testing/version-echo"]);
+    }
+
     // The same version twice is refused.
     let err = install_error(&rt, &registry, &bundle_path("testing")).await;
     assert!(err.contains("testing@0.1.0 is already installed"), "{err}");
