@@ -314,6 +314,27 @@ impl Registry {
         Ok(())
     }
 
+    /// Keeps this registry in step with the disk: refreshes every `every` until the registry is
+    /// dropped. A long-running host (`switchyard run`) starts this so `switchyard bundle install` and
+    /// `remove`, run from another process, take effect without a restart; the installing process has
+    /// already compiled the new components into the shared cache, so the refresh only loads them.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        runtime: Arc<Runtime>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(registry) = registry.upgrade() else { return };
+                if let Err(err) = registry.refresh(&runtime).await {
+                    tracing::warn!("refreshing the installed bundles: {err:#}");
+                }
+            }
+        })
+    }
+
     /// The `(name, version)` directories present on disk.
     fn scan(&self) -> Result<Vec<(String, Version)>> {
         let mut found = Vec::new();

@@ -523,3 +523,38 @@ fn bundle_cli_install_list_resolve_remove() {
     let listed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed["bundles"].as_array().unwrap().len(), 1, "{out}");
 }
+
+/// Another process installs and removes while a long-running host keeps serving: the host's
+/// refresher picks both up without a restart.
+#[tokio::test]
+async fn a_running_host_picks_up_installs_from_another_process() {
+    let rt = Arc::new(runtime());
+    let home = tempfile::tempdir().unwrap();
+    let host = Arc::new(registry_in(&rt, home.path(), TrustPolicy::default()).await);
+    let refresher = host.spawn_refresher(rt.clone(), std::time::Duration::from_millis(20));
+    let operator = registry_in(&rt, home.path(), TrustPolicy::default()).await;
+
+    operator.install(&rt, &bundle_path("testing")).await.unwrap();
+    let wait_for = |want: usize| {
+        let host = host.clone();
+        async move {
+            for _ in 0..1500 {
+                if host.snapshot().bundles().count() == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("the running host never saw {want} installed bundles");
+        }
+    };
+    wait_for(1).await;
+    let resolved = host.resolve("testing/version-echo").unwrap();
+    assert_eq!(rt.run_action(&resolved.component, None, "{}").await.unwrap()["version"], "1.0.0");
+
+    operator.remove("testing", &"0.1.0".parse().unwrap()).await.unwrap();
+    wait_for(0).await;
+    assert!(host.resolve("testing/version-echo").is_err());
+    drop(host);
+    // The refresher ends with the registry it served.
+    tokio::time::timeout(std::time::Duration::from_secs(10), refresher).await.unwrap().unwrap();
+}
