@@ -511,3 +511,17 @@ pub fn write_if_changed(path: &Path, text: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Packs the bundle directory `dir` as `dir.tar.gz`, its files under one top-level directory.
+pub fn archive(dir: &Path) -> Result<PathBuf> {
+    let name = dir.file_name().context("the bundle directory has no name")?;
+    let mut path = dir.as_os_str().to_owned();
+    path.push(".tar.gz");
+    let path = PathBuf::from(path);
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::best()));
+    tar.append_dir_all(name, dir).with_context(|| format!("packing {}", dir.display()))?;
+    tar.into_inner()?.finish()?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(path)
+}

@@ -32,6 +32,9 @@ enum Task {
         /// Sign the bundle with this ed25519 key (from `cargo xtask keygen`). Only with --bundle.
         #[arg(long, value_name = "KEYFILE", requires = "bundle")]
         sign: Option<PathBuf>,
+        /// Also pack each bundle as DIR.tar.gz, ready for `switchyard bundle install`. Only with --bundle.
+        #[arg(long, requires = "bundle")]
+        archive: bool,
     },
     /// Scaffold an action crate: under components/CONNECTOR/ by default, or in --dir as an
     /// out-of-tree crate built with `cargo xtask build --bundle PATH`.
@@ -66,8 +69,14 @@ fn run(cli: Cli) -> Result<()> {
     let root = repo_root();
     match cli.command {
         Task::Build { bundle: None, .. } => build::build(&root).map(|_| ()),
-        Task::Build { bundle: Some(path), out, sign } => {
-            build::build_bundle(&root, &path, out.as_deref(), sign.as_deref()).map(|_| ())
+        Task::Build { bundle: Some(path), out, sign, archive } => {
+            let dirs = build::build_bundle(&root, &path, out.as_deref(), sign.as_deref())?;
+            if archive {
+                for dir in dirs {
+                    build::archive(&dir)?;
+                }
+            }
+            Ok(())
         }
         Task::NewAction { name, dir } => new_action::new_action(&root, &name, dir.as_deref()).map(|_| ()),
         Task::Keygen { keyfile } => build::keygen(&keyfile),
