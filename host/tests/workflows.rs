@@ -867,3 +867,132 @@ async fn example_company_upsert_links_its_primary_contact_once() {
     let statuses: Vec<StepStatus> = f.steps(run).await.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Skipped, StepStatus::Skipped, StepStatus::Skipped]);
 }
+
+// ---------- with the triggers' store, and from the command line ----------
+
+#[tokio::test]
+async fn enabled_workflows_consume_the_triggers_outbox() {
+    use switchyard::runtime::PollResult;
+    use switchyard::store::triggers::{ConnectionRef, Outbox as TriggersOutbox, Triggers};
+    use switchyard::workflow::sources::{TriggerOutbox, subscribe};
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    let stored = |name: &str, connection: &str| {
+        let text = FIND_TWICE.replace("name: find-twice", &format!("name: {name}")).replace(
+            "trigger: { key: intercom/contact-updated }",
+            &format!("trigger: {{ key: intercom/contact-updated, connection: {connection} }}"),
+        );
+        records::StoredWorkflow {
+            name: name.into(),
+            enabled: true,
+            source_path: format!("{name}.yaml"),
+            sha256: switchyard::bundle::sha256_hex(text.as_bytes()),
+            content: text,
+            trigger_key: "intercom/contact-updated".into(),
+            trigger_connection: Some(connection.into()),
+            trigger_settings: "{}".into(),
+            updated_at: 0,
+        }
+    };
+    // Enabling adds one subscription per (trigger, connection, settings), reused by a second workflow.
+    let on_acme = stored("on-acme", "acme");
+    records::save_workflow(&f.store, &on_acme).await.unwrap();
+    subscribe(&f.store, &on_acme, 60).await.unwrap();
+    subscribe(&f.store, &stored("also-acme", "acme"), 60).await.unwrap();
+    let other = stored("on-other", "other");
+    subscribe(&f.store, &other, 60).await.unwrap();
+    let triggers = Triggers::new(&f.store);
+    let subscriptions: Vec<_> = triggers.list().await.unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(subscriptions.len(), 2);
+    assert_eq!(subscriptions[0].connection, ConnectionRef::Named("acme".into()));
+
+    // A poll on each subscription finds the same change.
+    let event = switchyard::runtime::TriggerEvent {
+        dedupe_key: "c1:1700000000".into(),
+        occurred_at: 1_700_000_000,
+        payload: json!({"email": "ada@example.com", "role": "user"}).to_string(),
+    };
+    for subscription in &subscriptions {
+        let poll = PollResult { events: vec![event.clone()], cursor: json!({}), backlog: false };
+        triggers.commit_poll(subscription, 0, &poll, 1_700_000_001).await.unwrap();
+    }
+    let runner = WorkflowRunner::new(f.engine(), TriggerOutbox::new(&f.store));
+    let created = runner.tick().await.unwrap();
+    assert_eq!(created.len(), 1, "only `on-acme` is enabled in the store");
+    let runs = records::list_runs(&f.store, &Default::default()).await.unwrap();
+    assert_eq!((runs[0].workflow.as_str(), runs[0].status), ("on-acme", RunStatus::Succeeded));
+    assert_eq!(TriggersOutbox::new(&f.store).pending().await.unwrap(), 0, "both events are delivered");
+    assert!(runner.tick().await.unwrap().is_empty());
+}
+
+fn switchyard(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("SWITCHYARD_HOME", home)
+        .env_remove("SWITCHYARD_TOKEN")
+        .output()
+        .unwrap()
+}
+
+// Multi-threaded: the emulator must answer while the test waits for the child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_validates_tests_and_shows_runs() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    let home = tempfile::tempdir().unwrap();
+    let bundle = bundle_path("intercom").display().to_string();
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(&bad, MALFORMED[0].1).unwrap();
+    let out = switchyard(home.path(), &["workflow", "validate", bad.to_str().unwrap(), "--bundle", &bundle]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:6:5: steps[0].inptu: unknown key `inptu`"), "{stderr}");
+
+    let file = home.path().join("find.yaml");
+    std::fs::write(
+        &file,
+        FIND_TWICE.to_string() + "  - id: rename\n    action: intercom/update-contact\n    input: { id: \"{{ steps.again.id }}\", name: Renamed }\n",
+    )
+    .unwrap();
+    let event = home.path().join("event.json");
+    std::fs::write(&event, json!({"email": "ada@example.com", "role": "user"}).to_string()).unwrap();
+    let (url, token) = (f.emulator.base_url(), f.emulator.token().to_string());
+    let args = ["workflow", "test", file.to_str().unwrap(), "--bundle", &bundle, "--base-url", &url, "--token", &token];
+    let out =
+        switchyard(home.path(), &[&args[..], &["--event", event.to_str().unwrap(), "--dry-run", "--json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> =
+        shown["steps"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["succeeded", "skipped", "succeeded", "not_sent"]);
+    assert_eq!(shown["steps"][3]["input"]["name"], "Renamed");
+
+    // Enabled workflows are listed; runs are listed and shown from the store.
+    let out = switchyard(home.path(), &["workflow", "enable", file.to_str().unwrap(), "--bundle", &bundle]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = switchyard(home.path(), &["workflow", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "find-twice");
+    assert_eq!(listed[0]["enabled"], true);
+    let store = Store::open(home.path()).await.unwrap();
+    let engine = Engine::new(&store, &f.runtime, &f.bundle, &f.connection)
+        .with_options(Options { dry_run: true, ..Options::default() });
+    let stored = records::get_workflow(&store, "find-twice").await.unwrap().unwrap();
+    let run = handle_event(&engine, &LoadedWorkflow::from_stored(&stored).unwrap(), &event_of("c1@1")).await.unwrap();
+    let record = records::get_run(&store, run).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let out = switchyard(home.path(), &["runs", "list"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("find-twice") && table.contains("succeeded"), "{table}");
+    let out = switchyard(home.path(), &["runs", "show", &run.to_string()]);
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(view.contains("[4] rename") && view.contains("would send"), "{view}");
+    let out = switchyard(home.path(), &["workflow", "disable", "find-twice"]);
+    assert!(out.status.success());
+    let out = switchyard(home.path(), &["workflow", "disable", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+fn event_of(key: &str) -> TriggerEvent {
+    event(key, json!({"email": "ada@example.com", "role": "user"}))
+}
