@@ -640,3 +640,106 @@ async fn a_burst_is_paced_to_the_rate_limit() {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// The command line.
+// ------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trigger_cli_lists_polls_and_samples() {
+    let emu = Emu::start(false).await;
+    let home = tempfile::tempdir().unwrap();
+    let bundle = bundle_path("intercom");
+    let bundle = bundle.to_str().unwrap().to_string();
+    let token = emu.emu.token().to_string();
+    let base = emu.emu.base_url();
+    let run = |args: Vec<String>| {
+        let (home, token) = (home.path().to_path_buf(), token.clone());
+        async move {
+            tokio::task::spawn_blocking(move || switchyard_cmd(&home, &token).args(args).output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let out = run(args(&["trigger", "list", "--bundle", &bundle, "--json"])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: BTreeSet<&str> = rows.iter().filter_map(|r| r["key"].as_str()).collect();
+    for kind in [Kind::Company, Kind::NewContact, Kind::ContactUpdated, Kind::NewTicket, Kind::TicketUpdated] {
+        assert!(keys.contains(kind.key()), "{} listed: {keys:?}", kind.key());
+    }
+    assert!(keys.contains("intercom/new-conversation") && keys.contains("intercom/conversation-updated"));
+    assert!(!keys.contains("intercom/find-contact"), "actions are not triggers");
+
+    // A first poll starts now; the printed cursor carries the next poll on from there.
+    let poll = |cursor: Option<String>| {
+        let mut a = args(&["trigger", "poll", "intercom/new-ticket", "--bundle", &bundle, "--base-url", &base]);
+        if let Some(cursor) = cursor {
+            a.extend(["--cursor".to_string(), cursor]);
+        }
+        run(a)
+    };
+    let out = poll(None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["events"], json!([]));
+    let ticket = Kind::NewTicket.create(&emu, 1).await;
+    let out = poll(Some(first["cursor"].to_string())).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(second["events"][0]["payload"]["id"].as_str(), Some(ticket.as_str()), "{second}");
+    assert_eq!(second["events"].as_array().unwrap().len(), 1);
+
+    // Samples change nothing and show the shape events have.
+    let out = run(args(&["trigger", "sample", "intercom/new-ticket", "--bundle", &bundle, "--base-url", &base])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let samples: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(samples[0]["payload"]["id"].as_str(), Some(ticket.as_str()));
+
+    // Bad settings name the field; an action is refused as a trigger.
+    let out = run(args(&[
+        "trigger",
+        "poll",
+        "intercom/new-ticket",
+        "--bundle",
+        &bundle,
+        "--base-url",
+        &base,
+        "--settings",
+        r#"{"per_page": 500}"#,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("per_page"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        run(args(&["trigger", "sample", "intercom/find-contact", "--bundle", &bundle, "--base-url", &base])).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    // Subscriptions: add runs the first poll; list shows it; remove deletes it.
+    let out = run(args(&[
+        "subscriptions",
+        "add",
+        "intercom/new-conversation",
+        "--bundle",
+        &bundle,
+        "--base-url",
+        &base,
+        "--interval",
+        "30",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run(args(&["subscriptions", "list", "--json"])).await;
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["trigger"], "intercom/new-conversation");
+    assert_eq!(listed[0]["polls"], 1, "the first poll ran at add: {listed:?}");
+    let id = added["id"].to_string();
+    let out = run(args(&["subscriptions", "remove", &id])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(args(&["subscriptions", "remove", &id])).await;
+    assert_eq!(out.status.code(), Some(3), "removing twice is not found");
+}
