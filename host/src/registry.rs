@@ -270,8 +270,30 @@ impl Registry {
             current: ArcSwap::from_pointee(Installed::default()),
             changes: tokio::sync::Mutex::new(()),
         };
+        registry.remove_leftovers();
         registry.refresh(runtime).await?;
         Ok(registry)
+    }
+
+    /// Deletes what interrupted changes left behind: `.trash-*` (already out of the set) and the
+    /// `.staging-*` of installs whose process is gone (known where /proc exists; elsewhere kept).
+    fn remove_leftovers(&self) {
+        let Ok(entries) = self.dir.entries() else { return };
+        let proc_fs = Path::new("/proc/self").exists();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = if name.starts_with(".trash-") {
+                true
+            } else if let Some(rest) = name.strip_prefix(".staging-") {
+                let pid = rest.split('-').next().unwrap_or_default();
+                proc_fs && !pid.is_empty() && !Path::new("/proc").join(pid).exists()
+            } else {
+                false
+            };
+            if stale && let Err(err) = self.dir.remove_dir_all(&name) {
+                tracing::warn!("could not delete {}: {err}", self.root.join(&name).display());
+            }
+        }
     }
 
     pub fn trust(&self) -> &TrustPolicy {

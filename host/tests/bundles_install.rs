@@ -203,6 +203,17 @@ async fn refused_installs_change_nothing() {
     assert!(err.contains("switchyard:connector@0.2.0") && err.contains("@0.1.0"), "{err}");
     assert_eq!(installed_state(&registry, home.path()), before);
 
+    // Leftovers of an interrupted removal and of an install by a process that is gone are cleaned
+    // up when the registry opens; an install in progress (this process's) is left alone.
+    for leftover in [".trash-1-2-3", ".staging-4000000000-1-2", &format!(".staging-{}-9-9", std::process::id())] {
+        std::fs::create_dir_all(home.path().join("bundles").join(leftover).join("bundle")).unwrap();
+    }
+    let _reopened = registry_in(&rt, home.path(), TrustPolicy::default()).await;
+    let live = format!(".staging-{}-9-9", std::process::id());
+    assert!(home.path().join("bundles").join(&live).exists());
+    std::fs::remove_dir_all(home.path().join("bundles").join(&live)).unwrap();
+    assert_eq!(installed_state(&registry, home.path()), before);
+
     // Not a bundle at all.
     let err = install_error(&rt, &registry, &manifest).await;
     assert!(err.contains("not a readable tar archive") || err.contains("not a tar archive"), "{err}");
