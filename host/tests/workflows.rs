@@ -996,3 +996,62 @@ async fn the_cli_validates_tests_and_shows_runs() {
 fn event_of(key: &str) -> TriggerEvent {
     event(key, json!({"email": "ada@example.com", "role": "user"}))
 }
+
+#[tokio::test]
+async fn a_shutdown_interrupts_a_run_that_resumes_on_the_next_start() {
+    let f = fixture().await;
+    ada(&f.emulator).await;
+    TableOutbox::create(&f.store).await;
+    let text = RETRY.replace(
+        "trigger: { key: intercom/contact-updated }",
+        "trigger: { key: intercom/contact-updated, connection: acme }",
+    );
+    let wf = workflow(&text);
+    records::save_workflow(
+        &f.store,
+        &records::StoredWorkflow {
+            name: wf.workflow.name.clone(),
+            enabled: true,
+            source_path: "retries.yaml".into(),
+            content: wf.text.clone(),
+            sha256: wf.sha256.clone(),
+            trigger_key: "intercom/contact-updated".into(),
+            trigger_connection: Some("acme".into()),
+            trigger_settings: "{}".into(),
+            updated_at: 0,
+        },
+    )
+    .await
+    .unwrap();
+    TableOutbox::push(&f.store, "c1@1", json!({})).await;
+    // The upstream fails, and the retry's backoff is still waiting when the host is stopped.
+    f.emulator.state().set_faults(Faults { error_500_rate: 1.0, ..Faults::default() });
+    let waiting: Sleeper = Arc::new(|_| Box::pin(std::future::pending()));
+    let engine = f.engine().with_options(Options { sleeper: waiting, ..Options::default() });
+    let runner = WorkflowRunner::new(engine, TableOutbox);
+    let store = f.store.clone();
+    let first_attempt_failed = async move {
+        loop {
+            let failed: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workflow_steps WHERE status = 'failed'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            if failed.0 > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    runner.run_until(Duration::from_millis(10), first_attempt_failed).await.unwrap();
+    let runs = records::list_runs(&f.store, &Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+
+    // The next start resumes it: the step runs again, and now the upstream answers.
+    f.emulator.state().set_faults(Faults::default());
+    let runner = WorkflowRunner::new(f.engine(), TableOutbox);
+    assert_eq!(runner.recover().await.unwrap(), [runs[0].id]);
+    assert_eq!(f.status(runs[0].id).await, RunStatus::Succeeded);
+    let attempts: Vec<(i64, StepStatus)> = f.steps(runs[0].id).await.iter().map(|s| (s.attempt, s.status)).collect();
+    assert_eq!(attempts, [(1, StepStatus::Failed), (2, StepStatus::Succeeded)]);
+}

@@ -110,11 +110,13 @@ pub struct WorkflowRunner<'a, O: Outbox> {
     pub outbox: O,
     /// Events taken per transaction.
     pub batch: u32,
+    /// Runs executing at once in [`run_until`](Self::run_until).
+    pub max_in_flight: usize,
 }
 
 impl<'a, O: Outbox> WorkflowRunner<'a, O> {
     pub fn new(engine: Engine<'a>, outbox: O) -> Self {
-        WorkflowRunner { engine, outbox, batch: 100 }
+        WorkflowRunner { engine, outbox, batch: 100, max_in_flight: 16 }
     }
 
     /// On start: steps a crash or shutdown cut short are marked interrupted, and every unfinished run
@@ -132,6 +134,16 @@ impl<'a, O: Outbox> WorkflowRunner<'a, O> {
     /// Takes one batch of undelivered events: creates their runs and marks them delivered in one
     /// transaction, then executes the new runs. Returns the runs created.
     pub async fn tick(&self) -> Result<Vec<RunId>> {
+        let created = self.deliver().await?;
+        for id in &created {
+            self.execute_logged(*id).await;
+        }
+        Ok(created)
+    }
+
+    /// Takes one batch of undelivered events and, in one transaction, creates the runs of the matching
+    /// enabled workflows and marks the events delivered. Returns the runs created (not yet executed).
+    pub async fn deliver(&self) -> Result<Vec<RunId>> {
         let mut tx = self.engine.store.pool().begin().await?;
         let events = self.outbox.undelivered(&mut tx, self.batch).await?;
         let mut created = Vec::new();
@@ -147,34 +159,45 @@ impl<'a, O: Outbox> WorkflowRunner<'a, O> {
             self.outbox.mark_delivered(&mut tx, event.id).await?;
         }
         tx.commit().await.context("committing delivered events and their runs")?;
-        for id in &created {
-            if let Err(error) = self.engine.execute(*id).await {
-                tracing::error!(run = id, "the run could not be executed: {error:#}");
-            }
-        }
         Ok(created)
     }
 
-    /// Recovers, then drains the outbox every `every` until `shutdown` resolves. A run cut short by
-    /// the shutdown is recorded as interrupted and resumes on the next start.
-    pub async fn run_until(&self, every: Duration, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-        tokio::pin!(shutdown);
-        tokio::select! {
-            result = self.recover() => { result?; }
-            _ = &mut shutdown => return self.interrupt_running().await,
+    async fn execute_logged(&self, id: RunId) {
+        if let Err(error) = self.engine.execute(id).await {
+            tracing::error!(run = id, "the run could not be executed: {error:#}");
         }
+    }
+
+    /// Resumes interrupted runs, then delivers the outbox every `every` until `shutdown` resolves.
+    /// Runs execute concurrently (up to `max_in_flight`), so one waiting out a retry's backoff does
+    /// not hold up the others. A run cut short by the shutdown is recorded as interrupted and resumes
+    /// on the next start.
+    pub async fn run_until(&self, every: Duration, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        tokio::pin!(shutdown);
+        let mut in_flight = FuturesUnordered::new();
+        let resumable = tokio::select! {
+            ids = records::recover(self.engine.store) => ids?,
+            _ = &mut shutdown => return self.interrupt_running().await,
+        };
+        for id in resumable {
+            in_flight.push(self.execute_logged(id));
+        }
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                result = self.tick() => {
-                    if let Err(error) = result {
-                        tracing::error!("delivering trigger events failed: {error:#}");
+                _ = &mut shutdown => {
+                    drop(in_flight);
+                    return self.interrupt_running().await;
+                }
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                _ = ticker.tick(), if in_flight.len() < self.max_in_flight => {
+                    match self.deliver().await {
+                        Ok(created) => created.into_iter().for_each(|id| in_flight.push(self.execute_logged(id))),
+                        Err(error) => tracing::error!("delivering trigger events failed: {error:#}"),
                     }
                 }
-                _ = &mut shutdown => return self.interrupt_running().await,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = &mut shutdown => return self.interrupt_running().await,
             }
         }
     }
