@@ -940,6 +940,10 @@ async fn the_cli_validates_tests_and_shows_runs() {
     let f = fixture().await;
     ada(&f.emulator).await;
     let home = tempfile::tempdir().unwrap();
+    // Share the tests' precompiled components: each command would otherwise compile the bundle again.
+    let cache = repo_root().join("target/test-home/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(&cache, home.path().join("cache")).unwrap();
     let bundle = bundle_path("intercom").display().to_string();
     let bad = home.path().join("bad.yaml");
     std::fs::write(&bad, MALFORMED[0].1).unwrap();
