@@ -387,7 +387,7 @@ fn schema_problem(source: &Source, error: &jsonschema::ValidationError<'_>) -> P
     match error.kind() {
         Kind::AdditionalProperties { unexpected } => {
             let key = unexpected.first().cloned().unwrap_or_default();
-            let allowed = allowed_keys(&pointer, &source.value);
+            let allowed = allowed_keys(&pointer);
             let child = format!("{pointer}/{}", escape(&key));
             source.problem(&child, format!("unknown key `{key}`{allowed}"))
         }
@@ -429,7 +429,7 @@ fn schema_problem(source: &Source, error: &jsonschema::ValidationError<'_>) -> P
 }
 
 /// " (expected one of: a, b)" for the object at `pointer`, from the schema's property list.
-fn allowed_keys(pointer: &str, _document: &Value) -> String {
+fn allowed_keys(pointer: &str) -> String {
     let depth: Vec<&str> = pointer.split('/').skip(1).collect();
     let keys: &[&str] = match depth.as_slice() {
         [] => &["name", "description", "trigger", "steps"],
