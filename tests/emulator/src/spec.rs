@@ -289,6 +289,29 @@ impl Spec {
         // Custom attribute values are checked against data attributes by Intercom, not by
         // the schema (the spec's own examples send arrays for custom object references).
         req_defs.insert("custom_attributes".into(), serde_json::json!({ "type": "object" }));
+        // Event metadata values may be text, numbers, dates, rich links and money: the operation's own
+        // description documents all of them, though the schema says `additionalProperties: string`.
+        if let Some(metadata) =
+            req_defs.get_mut("create_data_event_request").and_then(|v| v.pointer_mut("/properties/metadata"))
+        {
+            *metadata = serde_json::json!({
+                "type": "object",
+                "additionalProperties": { "anyOf": [
+                    { "type": ["string", "number", "integer", "boolean"] },
+                    { "type": "object", "required": ["url", "value"] },
+                    { "type": "object", "required": ["amount", "currency"] }
+                ]}
+            });
+        }
+        // Company custom attributes: the spec's own example sends `true` and `155.5` where the schema says
+        // strings; Intercom checks them against the data attributes instead.
+        for name in ["create_or_update_company_request", "update_company_request"] {
+            if let Some(attributes) =
+                req_defs.get_mut(name).and_then(|v| v.pointer_mut("/properties/custom_attributes"))
+            {
+                *attributes = serde_json::json!({ "type": "object" });
+            }
+        }
         // A contact quick reply carries `reply_options` and no `body` (spec example).
         if let Some(en) = req_defs
             .get_mut("contact_reply_base_request")
