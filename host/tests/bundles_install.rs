@@ -346,9 +346,13 @@ async fn hot_swap_under_load() {
     const AFTER_SWAP: usize = 25;
     let swapped = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicUsize::new(0));
+    // Workers that have finished at least one invocation: each must have run the old version before
+    // the install, however the scheduler spreads them over the cores.
+    let ready = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for worker in 0..WORKERS {
-        let (rt, registry, swapped, started) = (rt.clone(), registry.clone(), swapped.clone(), started.clone());
+        let (rt, registry, swapped, started, ready) =
+            (rt.clone(), registry.clone(), swapped.clone(), started.clone(), ready.clone());
         workers.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             let mut after = 0;
@@ -368,12 +372,15 @@ async fn hot_swap_under_load() {
                 }
                 started.fetch_add(1, Ordering::SeqCst);
                 seen.push(version);
+                if seen.len() == 1 {
+                    ready.fetch_add(1, Ordering::SeqCst);
+                }
             }
             seen
         }));
     }
     // Let the stream get going on the old version, then install the new one while it runs.
-    while started.load(Ordering::SeqCst) < WORKERS * 5 {
+    while started.load(Ordering::SeqCst) < WORKERS * 5 || ready.load(Ordering::SeqCst) < WORKERS {
         tokio::task::yield_now().await;
     }
     registry.install(&rt, &bundle_path("testing-next")).await.unwrap();
