@@ -592,3 +592,48 @@ async fn a_wrong_encryption_key_fails_clearly_and_leaves_the_data_intact() {
     let seen: HashSet<_> = right.list_json().await.iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen, HashSet::from(["delta".to_string()]));
 }
+
+/// The scheduler polling in the background meets a revoked token: the connection is marked as
+/// needing re-authorization (visible in `connections list`) instead of being polled forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_met_by_background_polling_marks_the_connection() {
+    let emulator = emulator().await;
+    let state = emulator.state();
+    let token = "tok_delta_private_app_1";
+    state.add_workspace("Delta GmbH", "EU", token);
+    let home = home();
+    let cli = Cli::new(home.path());
+    let run = cli.connect_token(&emulator, "delta", token, false).await;
+    assert!(run.ok(), "{}", run.both());
+    let bundle = bundle_path("intercom");
+    let bundle = bundle.to_str().unwrap();
+    let run = cli
+        .run(&[
+            "subscriptions",
+            "add",
+            "intercom/new-ticket",
+            "--connection",
+            "delta",
+            "--bundle",
+            bundle,
+            "--interval",
+            "1",
+        ])
+        .await;
+    assert!(run.ok(), "{}", run.both());
+
+    state.write(|w| w.tokens.remove(token));
+    let mut host =
+        cli.command(&["run", "--bundle", bundle], &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut status = Value::Null;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        status = cli.list_json().await[0]["status"].clone();
+        if status == "needs_reauthorization" {
+            break;
+        }
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+    assert_eq!(status, "needs_reauthorization");
+}

@@ -103,6 +103,20 @@ impl ConnectionResolver for HomeConnections {
             }
         })
     }
+
+    fn unauthorized<'a>(&'a self, connection: &'a ConnectionRef, detail: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let ConnectionRef::Named(name) = connection else { return };
+            match self.store.get_or_try_init(|| ConnectionStore::open_home(&self.home)).await {
+                Ok(store) => {
+                    if let Err(error) = store.mark_unauthorized(name, detail).await {
+                        tracing::warn!("could not mark connection {name:?} as needing re-authorization: {error}");
+                    }
+                }
+                Err(error) => tracing::warn!("opening the connection store: {error}"),
+            }
+        })
+    }
 }
 
 fn failure(code: i32, error: anyhow::Error) -> Failure {

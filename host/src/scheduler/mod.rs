@@ -39,6 +39,12 @@ pub type ComponentLookup = Arc<dyn Fn(&str) -> Option<Arc<LoadedComponent>> + Se
 /// (so a re-authorized or rotated token is picked up without a restart).
 pub trait ConnectionResolver: Send + Sync {
     fn resolve<'a>(&'a self, connection: &'a ConnectionRef) -> BoxFuture<'a, Result<Connection>>;
+
+    /// Told when the service refused the connection's credentials (HTTP 401). Intercom tokens never
+    /// expire, so a named connection is marked as needing re-authorization instead of being retried.
+    fn unauthorized<'a>(&'a self, _connection: &'a ConnectionRef, _detail: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -344,15 +350,23 @@ async fn try_poll(
         page_budget: shared.config.page_budget,
         settings: &subscription.settings,
     };
-    let result = shared.runtime.poll_trigger(&component, Some(&connection), input).await.map_err(|error| {
-        let retry_after = match error.component_error() {
-            Some(crate::runtime::bindings::ComponentError::RateLimited(r)) => {
-                r.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s)))
-            }
-            _ => None,
-        };
-        (anyhow!("{}: {error}", subscription.trigger_key), retry_after)
-    })?;
+    let result = match shared.runtime.poll_trigger(&component, Some(&connection), input).await {
+        Ok(result) => result,
+        Err(error) => {
+            use crate::runtime::bindings::ComponentError;
+            let retry_after = match error.component_error() {
+                Some(ComponentError::RateLimited(r)) => {
+                    r.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s)))
+                }
+                Some(ComponentError::Unauthorized(detail)) => {
+                    shared.connections.unauthorized(&subscription.connection, detail).await;
+                    None
+                }
+                _ => None,
+            };
+            return Err((anyhow!("{}: {error}", subscription.trigger_key), retry_after));
+        }
+    };
     let committed =
         shared.triggers.commit_poll(subscription, state.version, &result, now as i64).await.map_err(plain)?;
     tracing::debug!(subscription = subscription.id, emitted = committed.emitted, backlog = result.backlog, "polled");
