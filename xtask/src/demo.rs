@@ -409,7 +409,8 @@ impl Activity {
             missing.push("company linked to its primary contact".into());
         } else {
             let linked = api.call("GET", &format!("/contacts/{}/companies", self.primary.0), None)?;
-            if !linked["companies"].as_array().into_iter().flatten().any(|c| c["company_id"] == json!(self.company_id)) {
+            if !linked["companies"].as_array().into_iter().flatten().any(|c| c["company_id"] == json!(self.company_id))
+            {
                 missing.push("primary contact attached to the company".into());
             }
         }
