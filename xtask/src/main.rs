@@ -91,7 +91,26 @@ fn run(cli: Cli) -> Result<()> {
             build::build(&root)?;
             let mut cmd = cargo(&root);
             cmd.args(["bench", "-p", "switchyard", "--bench", "invocation", "--bench", "scheduler"]);
-            status(cmd, "cargo bench")
+            status(cmd, "cargo bench")?;
+            // The emulator must never be the bottleneck: its own request rate for a GET and a search.
+            for target in ["contact", "search"] {
+                let mut cmd = cargo(&root);
+                cmd.args([
+                    "run",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "intercom-emulator",
+                    "--example",
+                    "loadgen",
+                    "--",
+                    "5",
+                    "32",
+                    target,
+                ]);
+                status(cmd, "emulator load generator")?;
+            }
+            Ok(())
         }
     }
 }

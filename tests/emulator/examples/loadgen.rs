@@ -1,5 +1,6 @@
 //! A small loopback load generator: `cargo run --release -p intercom-emulator --example loadgen`.
-//! Spawns an emulator (demo seed) and hammers `GET /contacts/{id}` for a bounded time.
+//! Spawns an emulator (demo seed) and hammers `GET /contacts/{id}` (or `me`, or `search`: an email search)
+//! for a bounded time. `cargo xtask bench` runs it for a GET and a search.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,10 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let ids: Vec<String> = emu.state().with_workspace(|ws| ws.contacts.values().map(|c| c.id.clone()).collect());
+    let emails: Vec<String> =
+        emu.state().with_workspace(|ws| ws.contacts.values().filter_map(|c| c.email.clone()).collect());
     let ids = Arc::new(ids);
+    let emails = Arc::new(emails);
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -29,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         let base = emu.base_url();
         let token = emu.token().to_string();
         let ids = ids.clone();
+        let emails = emails.clone();
         let done = done.clone();
         let errors = errors.clone();
         let target = target.clone();
@@ -37,11 +42,16 @@ async fn main() -> anyhow::Result<()> {
             while Instant::now() < deadline {
                 let id = &ids[i % ids.len()];
                 i += 7;
-                let url = match target.as_str() {
-                    "me" => format!("{base}/me"),
-                    _ => format!("{base}/contacts/{id}"),
+                let request = match target.as_str() {
+                    "me" => client.get(format!("{base}/me")),
+                    // A search by email, the most common lookup (Intercom has no GET by email).
+                    "search" => client.post(format!("{base}/contacts/search")).json(&serde_json::json!({
+                        "query": {"field": "email", "operator": "=", "value": emails[i % emails.len()]},
+                        "pagination": {"per_page": 5}
+                    })),
+                    _ => client.get(format!("{base}/contacts/{id}")),
                 };
-                match client.get(url).bearer_auth(&token).send().await {
+                match request.bearer_auth(&token).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         done.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let n = done.load(Ordering::Relaxed);
     println!(
-        "{n} GET {target} in {:.1}s = {:.0} req/s ({} errors, {conns} connections)",
+        "{n} requests ({target}) in {:.1}s = {:.0} req/s ({} errors, {conns} connections)",
         start.elapsed().as_secs_f64(),
         n as f64 / start.elapsed().as_secs_f64(),
         errors.load(Ordering::Relaxed)
