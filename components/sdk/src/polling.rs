@@ -2,7 +2,7 @@
 //! for Intercom's search lag, and bounded paging that carries a backlog into the next poll.
 //!
 //! A trigger describes its [`Feed`] (where the objects come from and which timestamp marks the change)
-//! and hands `poll`/`sample` to [`poll`] and [`sample`]. The cursor it returns is this module's own
+//! by implementing [`FeedTrigger`]; this module does the rest through [`poll`] and [`sample`]. The cursor it returns is this module's own
 //! state, stored by the host as opaque JSON except for one field the host reads: `floor` (see [`Cursor`]).
 //!
 //! The rules, each learned from a peer's bug:
@@ -18,7 +18,7 @@
 
 use crate::error::{internal, invalid_input};
 use crate::intercom::{self, filter};
-use crate::trigger::{PollOutcome, TriggerEvent};
+use crate::trigger::{PollOutcome, Trigger, TriggerEvent};
 use crate::{Error, log};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -318,4 +318,31 @@ fn trim_seen(seen: &mut BTreeMap<String, u64>) {
     stamps.sort_unstable();
     let cut = stamps[seen.len() - MAX_SEEN];
     seen.retain(|_, ts| *ts >= cut);
+}
+
+/// A trigger that is one [`Feed`]: a component implements this (what to watch, its name and a sample
+/// output) and `export_trigger!`s the type; polling and sampling are this module's.
+pub trait FeedTrigger {
+    const FEED: Feed;
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    fn sample_output() -> Value;
+}
+
+impl<T: FeedTrigger> Trigger for T {
+    type Settings = PollSettings;
+    const NAME: &'static str = <T as FeedTrigger>::NAME;
+    const SUMMARY: &'static str = <T as FeedTrigger>::SUMMARY;
+
+    fn sample_output() -> Value {
+        <T as FeedTrigger>::sample_output()
+    }
+
+    fn poll(cursor: Option<Value>, now: u64, page_budget: u32, settings: PollSettings) -> Result<PollOutcome, Error> {
+        poll(&T::FEED, cursor, now, page_budget, &settings)
+    }
+
+    fn sample(_settings: PollSettings) -> Result<Vec<TriggerEvent>, Error> {
+        sample(&T::FEED, crate::now())
+    }
 }

@@ -2,34 +2,22 @@
 //! the SDK's `polling` module; this crate says only what to watch.
 
 use serde_json::{Value, json};
-use switchyard_sdk::polling::{self, Feed, PollSettings, Source};
-use switchyard_sdk::trigger::{PollOutcome, TriggerEvent};
-use switchyard_sdk::{Error, Trigger};
+use switchyard_sdk::polling::{Feed, FeedTrigger, Source};
 
 struct ConversationUpdated;
 
-const FEED: Feed = Feed {
-    source: Source::FilteredSearch { path: "/conversations/search", list_key: "conversations" },
-    field: "updated_at",
-    new_only: false,
-    lag_seconds: 300,
-};
-
-impl Trigger for ConversationUpdated {
-    type Settings = PollSettings;
+impl FeedTrigger for ConversationUpdated {
+    const FEED: Feed = Feed {
+        source: Source::FilteredSearch { path: "/conversations/search", list_key: "conversations" },
+        field: "updated_at",
+        new_only: false,
+        lag_seconds: 300,
+    };
     const NAME: &'static str = "Conversation Updated";
     const SUMMARY: &'static str = "Fires once for every change to a conversation (each new `updated_at`), including its creation. The payload is the search result (no conversation parts). Each poll reads every page of the conversation search, whose order Intercom does not document.";
 
     fn sample_output() -> Value {
         json!({"type": "conversation", "id": "1295", "title": null, "state": "closed", "open": false, "read": true, "priority": "none", "admin_assignee_id": 0, "team_assignee_id": 0, "created_at": 1717415380, "updated_at": 1717419000, "waiting_since": null, "source": {"type": "conversation", "delivered_as": "customer_initiated", "body": "<p>Hello</p>", "author": {"type": "user", "id": "6657add46abd0167d9419cd2"}}, "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": "6657add46abd0167d9419cd2"}]}})
-    }
-
-    fn poll(cursor: Option<Value>, now: u64, page_budget: u32, settings: PollSettings) -> Result<PollOutcome, Error> {
-        polling::poll(&FEED, cursor, now, page_budget, &settings)
-    }
-
-    fn sample(_settings: PollSettings) -> Result<Vec<TriggerEvent>, Error> {
-        polling::sample(&FEED, switchyard_sdk::now())
     }
 }
 

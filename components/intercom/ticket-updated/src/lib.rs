@@ -2,34 +2,22 @@
 //! the SDK's `polling` module; this crate says only what to watch.
 
 use serde_json::{Value, json};
-use switchyard_sdk::polling::{self, Feed, PollSettings, Source};
-use switchyard_sdk::trigger::{PollOutcome, TriggerEvent};
-use switchyard_sdk::{Error, Trigger};
+use switchyard_sdk::polling::{Feed, FeedTrigger, Source};
 
 struct TicketUpdated;
 
-const FEED: Feed = Feed {
-    source: Source::FilteredSearch { path: "/tickets/search", list_key: "tickets" },
-    field: "updated_at",
-    new_only: false,
-    lag_seconds: 300,
-};
-
-impl Trigger for TicketUpdated {
-    type Settings = PollSettings;
+impl FeedTrigger for TicketUpdated {
+    const FEED: Feed = Feed {
+        source: Source::FilteredSearch { path: "/tickets/search", list_key: "tickets" },
+        field: "updated_at",
+        new_only: false,
+        lag_seconds: 300,
+    };
     const NAME: &'static str = "Ticket Updated";
     const SUMMARY: &'static str = "Fires once for every change to a ticket (each new `updated_at`), including its creation. Each poll reads every page of the ticket search, whose order Intercom does not document.";
 
     fn sample_output() -> Value {
         json!({"type": "ticket", "id": "494", "ticket_id": "12", "category": "Customer", "ticket_type": {"type": "ticket_type", "id": "1", "name": "Bug report"}, "ticket_state": {"type": "ticket_state", "id": "2", "category": "in_progress"}, "open": true, "created_at": 1717415380, "updated_at": 1717419000, "ticket_attributes": {"_default_title_": "Login fails"}})
-    }
-
-    fn poll(cursor: Option<Value>, now: u64, page_budget: u32, settings: PollSettings) -> Result<PollOutcome, Error> {
-        polling::poll(&FEED, cursor, now, page_budget, &settings)
-    }
-
-    fn sample(_settings: PollSettings) -> Result<Vec<TriggerEvent>, Error> {
-        polling::sample(&FEED, switchyard_sdk::now())
     }
 }
 
