@@ -205,76 +205,81 @@ pub fn untag_contact(cx: &mut Cx) -> ApiResult {
     ok(tag_json(&tag, None))
 }
 
-fn conv_not_found() -> ApiError {
-    ApiError::not_found("not_found", "Resource Not Found")
+/// Conversations and tickets are tagged alike: by a teammate (`admin_id` is required), with a 404 of
+/// their own when the object does not exist.
+#[derive(Clone, Copy)]
+enum AdminTagged {
+    Conversation,
+    Ticket,
+}
+
+impl AdminTagged {
+    /// The object's tags and the two timestamps a tag change moves.
+    fn find<'a>(
+        self,
+        ws: &'a mut Workspace,
+        cx: &Cx,
+    ) -> Result<(&'a mut Vec<AppliedTag>, &'a mut i64, &'a mut i64), ApiError> {
+        match self {
+            AdminTagged::Conversation => {
+                let c = ws
+                    .conversation_mut(cx.param("conversation_id"))
+                    .ok_or_else(|| ApiError::not_found("not_found", "Resource Not Found"))?;
+                Ok((&mut c.tags, &mut c.updated_at, &mut c.indexed_at))
+            }
+            AdminTagged::Ticket => {
+                let t = ws
+                    .ticket_mut(cx.param("ticket_id"))
+                    .ok_or_else(|| ApiError::not_found("ticket_not_found", "Ticket not found"))?;
+                Ok((&mut t.tags, &mut t.updated_at, &mut t.indexed_at))
+            }
+        }
+    }
+
+    fn tag(self, cx: &mut Cx) -> ApiResult {
+        let tag_id = id_str(cx.body.get("id")).ok_or_else(|| ApiError::missing("id"))?;
+        let mut w = cx.inner.world.write();
+        let ws = &mut w.workspaces[cx.ws];
+        let admin = require_admin(ws, &cx.body)?;
+        let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
+        let now = cx.now;
+        let (tags, updated_at, indexed_at) = self.find(ws, cx)?;
+        let applied = apply_tag(tags, &tag_id, Some(admin), now);
+        (*updated_at, *indexed_at) = (now, now);
+        cx.inner.mark_dirty();
+        ok(tag_json(&tag, Some(&applied)))
+    }
+
+    fn untag(self, cx: &mut Cx) -> ApiResult {
+        let mut w = cx.inner.world.write();
+        let ws = &mut w.workspaces[cx.ws];
+        require_admin(ws, &cx.body)?;
+        let tag_id = cx.param("tag_id").to_string();
+        let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
+        let now = cx.now;
+        let (tags, updated_at, indexed_at) = self.find(ws, cx)?;
+        if !tags.iter().any(|a| a.tag_id == tag_id) {
+            return Err(tag_not_found());
+        }
+        tags.retain(|a| a.tag_id != tag_id);
+        (*updated_at, *indexed_at) = (now, now);
+        cx.inner.mark_dirty();
+        ok(tag_json(&tag, None))
+    }
 }
 
 pub fn tag_conversation(cx: &mut Cx) -> ApiResult {
-    let tag_id = id_str(cx.body.get("id")).ok_or_else(|| ApiError::missing("id"))?;
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    let admin = require_admin(ws, &cx.body)?;
-    let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
-    let now = cx.now;
-    let c = ws.conversation_mut(cx.param("conversation_id")).ok_or_else(conv_not_found)?;
-    let a = apply_tag(&mut c.tags, &tag_id, Some(admin), now);
-    c.updated_at = now;
-    c.indexed_at = now;
-    cx.inner.mark_dirty();
-    ok(tag_json(&tag, Some(&a)))
+    AdminTagged::Conversation.tag(cx)
 }
 
 pub fn untag_conversation(cx: &mut Cx) -> ApiResult {
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    require_admin(ws, &cx.body)?;
-    let tag_id = cx.param("tag_id").to_string();
-    let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
-    let now = cx.now;
-    let c = ws.conversation_mut(cx.param("conversation_id")).ok_or_else(conv_not_found)?;
-    if !c.tags.iter().any(|a| a.tag_id == tag_id) {
-        return Err(tag_not_found());
-    }
-    c.tags.retain(|a| a.tag_id != tag_id);
-    c.updated_at = now;
-    c.indexed_at = now;
-    cx.inner.mark_dirty();
-    ok(tag_json(&tag, None))
-}
-
-fn ticket_not_found() -> ApiError {
-    ApiError::not_found("ticket_not_found", "Ticket not found")
+    AdminTagged::Conversation.untag(cx)
 }
 
 pub fn tag_ticket(cx: &mut Cx) -> ApiResult {
-    let tag_id = id_str(cx.body.get("id")).ok_or_else(|| ApiError::missing("id"))?;
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    let admin = require_admin(ws, &cx.body)?;
-    let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
-    let now = cx.now;
-    let t = ws.ticket_mut(cx.param("ticket_id")).ok_or_else(ticket_not_found)?;
-    let a = apply_tag(&mut t.tags, &tag_id, Some(admin), now);
-    t.updated_at = now;
-    t.indexed_at = now;
-    cx.inner.mark_dirty();
-    ok(tag_json(&tag, Some(&a)))
+    AdminTagged::Ticket.tag(cx)
 }
 
 pub fn untag_ticket(cx: &mut Cx) -> ApiResult {
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    require_admin(ws, &cx.body)?;
-    let tag_id = cx.param("tag_id").to_string();
-    let tag = ws.tag(&tag_id).cloned().ok_or_else(tag_not_found)?;
-    let now = cx.now;
-    let t = ws.ticket_mut(cx.param("ticket_id")).ok_or_else(ticket_not_found)?;
-    if !t.tags.iter().any(|a| a.tag_id == tag_id) {
-        return Err(tag_not_found());
-    }
-    t.tags.retain(|a| a.tag_id != tag_id);
-    t.updated_at = now;
-    t.indexed_at = now;
-    cx.inner.mark_dirty();
-    ok(tag_json(&tag, None))
+    AdminTagged::Ticket.untag(cx)
 }
