@@ -112,6 +112,23 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Records how an attempt ended and tells the progress listener: every way a step ends does both.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        run: RunId,
+        index: usize,
+        attempt: i64,
+        step: &Step,
+        status: StepStatus,
+        output: Option<&Value>,
+        error: Option<(&str, &str)>,
+    ) -> Result<()> {
+        records::finish_attempt(self.store, run, index, attempt, status, output, error).await?;
+        self.report(Progress::StepFinished { run, index, step: step.id.clone(), status });
+        Ok(())
+    }
+
     fn report(&self, progress: Progress) {
         if let Some(observer) = &self.options.observer {
             observer(&progress);
@@ -186,35 +203,15 @@ impl<'a> Engine<'a> {
         let (component, connection, input) = match prepared {
             Ok(Prepared::Skip) => {
                 records::begin_attempt(self.store, &start, StepStatus::Skipped).await?;
-                records::finish_attempt(self.store, run.id, index, attempt, StepStatus::Skipped, None, None).await?;
-                self.report(Progress::StepFinished {
-                    run: run.id,
-                    index,
-                    step: step.id.clone(),
-                    status: StepStatus::Skipped,
-                });
+                self.finish(run.id, index, attempt, step, StepStatus::Skipped, None, None).await?;
                 return Ok(StepOutcome::Done);
             }
             Ok(Prepared::Call { component, connection, input }) => (component, connection, input),
             Err((kind, message, input)) => {
                 start.input = input.as_ref();
                 records::begin_attempt(self.store, &start, StepStatus::Running).await?;
-                records::finish_attempt(
-                    self.store,
-                    run.id,
-                    index,
-                    attempt,
-                    StepStatus::Failed,
-                    None,
-                    Some((kind.as_str(), &message)),
-                )
-                .await?;
-                self.report(Progress::StepFinished {
-                    run: run.id,
-                    index,
-                    step: step.id.clone(),
-                    status: StepStatus::Failed,
-                });
+                self.finish(run.id, index, attempt, step, StepStatus::Failed, None, Some((kind.as_str(), &message)))
+                    .await?;
                 return Ok(if step.on_error.continues() {
                     StepOutcome::Done
                 } else {
@@ -229,15 +226,8 @@ impl<'a> Engine<'a> {
         if self.options.dry_run && !is_read_only(component.key()) {
             let sample: Value = serde_json::from_str(&component.description.sample_output).unwrap_or(Value::Null);
             records::begin_attempt(self.store, &start, StepStatus::Running).await?;
-            records::finish_attempt(self.store, run.id, index, attempt, StepStatus::NotSent, Some(&sample), None)
-                .await?;
+            self.finish(run.id, index, attempt, step, StepStatus::NotSent, Some(&sample), None).await?;
             context["steps"][&step.id] = sample;
-            self.report(Progress::StepFinished {
-                run: run.id,
-                index,
-                step: step.id.clone(),
-                status: StepStatus::NotSent,
-            });
             return Ok(StepOutcome::Done);
         }
 
@@ -250,23 +240,8 @@ impl<'a> Engine<'a> {
             let result = self.runtime.run_action(&component, connection.as_ref(), &input_text).await;
             match result {
                 Ok(output) => {
-                    records::finish_attempt(
-                        self.store,
-                        run.id,
-                        index,
-                        attempt,
-                        StepStatus::Succeeded,
-                        Some(&output),
-                        None,
-                    )
-                    .await?;
+                    self.finish(run.id, index, attempt, step, StepStatus::Succeeded, Some(&output), None).await?;
                     context["steps"][&step.id] = output;
-                    self.report(Progress::StepFinished {
-                        run: run.id,
-                        index,
-                        step: step.id.clone(),
-                        status: StepStatus::Succeeded,
-                    });
                     return Ok(StepOutcome::Done);
                 }
                 Err(error) => {
@@ -277,22 +252,16 @@ impl<'a> Engine<'a> {
                     {
                         self.connections.rejected(name, detail).await;
                     }
-                    records::finish_attempt(
-                        self.store,
+                    self.finish(
                         run.id,
                         index,
                         attempt,
+                        step,
                         StepStatus::Failed,
                         None,
                         Some((kind.as_str(), &message)),
                     )
                     .await?;
-                    self.report(Progress::StepFinished {
-                        run: run.id,
-                        index,
-                        step: step.id.clone(),
-                        status: StepStatus::Failed,
-                    });
                     failed_this_session += 1;
                     if let ErrorPolicy::Retry(retry) = &step.on_error
                         && (if retry.on.is_some() { retry.retries(kind) } else { is_transient(&error) })
