@@ -36,7 +36,7 @@ pub fn describe<A: Action>(key: &str, version: &str) -> Description {
 pub fn run<A: Action>(input_text: &str) -> Result<String, Error> {
     let input = input::parse::<A::Input>(input_text)?;
     let output = A::run(input)?;
-    Ok(output.to_string())
+    Ok(crate::output::json_text(&output))
 }
 
 /// The JSON Schema of an input type, as JSON text.

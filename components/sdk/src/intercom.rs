@@ -39,7 +39,7 @@ impl Call {
     }
 
     pub fn json(mut self, body: &Value) -> Self {
-        self.request.body = Some(body.to_string());
+        self.request.body = Some(crate::output::json_text(body));
         self
     }
 

@@ -176,7 +176,7 @@ pub fn poll(
                 continue;
             }
             cursor.seen.insert(key.clone(), ts);
-            events.push(TriggerEvent { dedupe_key: key, occurred_at: ts, payload: item.to_string() });
+            events.push(TriggerEvent { dedupe_key: key, occurred_at: ts, payload: crate::output::json_text(&item) });
         }
         let sorted = matches!(feed.source, Source::SortedSearch { .. });
         match page.next {
@@ -219,7 +219,7 @@ pub fn sample(feed: &Feed, now: u64) -> Result<Vec<TriggerEvent>, Error> {
             let ts = timestamp(&item, feed.field)?;
             let id = id_of(&item)?;
             let key = if feed.new_only { id } else { format!("{id}:{ts}") };
-            Some(TriggerEvent { dedupe_key: key, occurred_at: ts, payload: item.to_string() })
+            Some(TriggerEvent { dedupe_key: key, occurred_at: ts, payload: crate::output::json_text(&item) })
         })
         .collect())
 }
