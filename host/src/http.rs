@@ -28,6 +28,9 @@ pub struct Connection {
     pub name: String,
     pub base_url: Url,
     token: SecretString,
+    /// Which workspace's rate budget this connection spends: a hash of its API origin and token,
+    /// computed once rather than on every request.
+    budget_key: [u8; 32],
 }
 
 impl Connection {
@@ -36,7 +39,12 @@ impl Connection {
         if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
             anyhow::bail!("invalid base URL {base_url}: it must be an http(s) URL with a host");
         }
-        Ok(Connection { name: name.into(), base_url, token: SecretString::from(token.into()) })
+        let token = SecretString::from(token.into());
+        let mut hasher = Sha256::new();
+        hasher.update(base_url.origin().ascii_serialization().as_bytes());
+        hasher.update([0]);
+        hasher.update(token.expose_secret().as_bytes());
+        Ok(Connection { name: name.into(), base_url, token, budget_key: hasher.finalize().into() })
     }
 }
 
@@ -177,13 +185,8 @@ impl OutboundHttp {
 
     /// The budget of `connection`'s workspace: its API origin plus the identity of its token.
     fn workspace(&self, connection: &Connection) -> Arc<Workspace> {
-        let mut hasher = Sha256::new();
-        hasher.update(connection.base_url.origin().ascii_serialization().as_bytes());
-        hasher.update([0]);
-        hasher.update(connection.token.expose_secret().as_bytes());
-        let key: [u8; 32] = hasher.finalize().into();
         let mut map = self.workspaces.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key).or_default().clone()
+        map.entry(connection.budget_key).or_default().clone()
     }
 
     /// What the budget of `connection`'s workspace has seen so far, if it was used.
@@ -210,7 +213,9 @@ impl OutboundHttp {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+        // Intercom answers UTF-8 JSON; only a body that is not gets the replacement-character copy.
+        let body = String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Response { status, headers, body })
     }
 }
 
