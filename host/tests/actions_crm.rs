@@ -467,6 +467,12 @@ async fn assign_tags_to_every_kind_of_target() {
         .await;
     let tags = env.emu.state().with_workspace(|ws| ws.ticket(&ticket).unwrap().tags.clone());
     assert_eq!(tags.iter().map(|t| t.tag_id.clone()).collect::<Vec<_>>(), vec![churn]);
+
+    // Without an admin id, the connection's own admin acts (as in Intercom's UI).
+    let other = env.conversation_from(&contact, "Hello again").await;
+    env.ok(key, json!({"target_type": "conversation", "target_id": other, "tag_ids": [vip]})).await;
+    let tags = env.emu.state().with_workspace(|ws| ws.conversation(&other).unwrap().tags.clone());
+    assert_eq!(tags[0].applied_by, Some(env.me_admin()));
 }
 
 #[tokio::test]
@@ -476,8 +482,12 @@ async fn assign_tags_bad_input_and_not_found() {
     let contact = env.user("ada@example.com").await;
     let vip = env.tag("VIP").await;
     let conversation = env.conversation_from(&contact, "Hi").await;
-    env.invalid(key, json!({"target_type": "conversation", "target_id": conversation, "tag_ids": [vip]}), "admin_id")
-        .await;
+    env.invalid(
+        key,
+        json!({"target_type": "conversation", "target_id": conversation, "tag_ids": [vip], "admin_id": "ops@example.com"}),
+        "admin_id",
+    )
+    .await;
     env.invalid(key, json!({"target_type": "contact", "target_id": contact}), "tag_ids").await;
     env.invalid(key, json!({"target_type": "contact", "target_id": contact, "tag_names": [""]}), "tag_names.0").await;
     env.invalid(key, json!({"target_type": "user", "target_id": contact, "tag_ids": [vip]}), "target_type").await;
@@ -522,7 +532,8 @@ async fn remove_tags_from_every_kind_of_target() {
     env.ok(key, json!({"target_type": "conversation", "target_id": conversation, "tag_ids": [vip], "admin_id": admin}))
         .await;
     assert!(env.emu.state().with_workspace(|ws| ws.conversation(&conversation).unwrap().tags.is_empty()));
-    env.ok(key, json!({"target_type": "ticket", "target_id": ticket, "tag_ids": [vip], "admin_id": admin})).await;
+    // Without an admin id, the connection's own admin acts.
+    env.ok(key, json!({"target_type": "ticket", "target_id": ticket, "tag_ids": [vip]})).await;
     assert!(env.emu.state().with_workspace(|ws| ws.ticket(&ticket).unwrap().tags.is_empty()));
     assert_eq!(env.tag_names(), vec!["VIP", "Churn risk"], "the tags themselves stay");
 }
@@ -535,7 +546,6 @@ async fn remove_tags_bad_input_and_not_found() {
     let ticket = env.ticket_for(&contact, "Broken export").await;
     let vip = env.tag("VIP").await;
     env.post(&format!("/contacts/{contact}/tags"), json!({"id": vip})).await;
-    env.invalid(key, json!({"target_type": "ticket", "target_id": ticket, "tag_ids": [vip]}), "admin_id").await;
     env.invalid(
         key,
         json!({"target_type": "ticket", "target_id": ticket, "tag_ids": [vip], "admin_id": "me"}),

@@ -3,7 +3,7 @@
 //! (contacts, conversations and tickets have `/{type}/{id}/tags`; companies are tagged through
 //! `POST /tags`, by tag name).
 
-use crate::error::{invalid_input, not_found};
+use crate::error::not_found;
 use crate::intercom::segment;
 use crate::resolve::{self, TagRef};
 use crate::{Error, input};
@@ -41,8 +41,8 @@ pub struct Target {
     /// The object's Intercom id (for a ticket, its API id, not the inbox number).
     #[schemars(title = "Object ID")]
     pub target_id: String,
-    /// The admin (teammate) making the change. Required for conversations and tickets, which
-    /// Intercom attributes to an admin; not used for contacts and companies.
+    /// The admin (teammate) a conversation's or ticket's tags are attributed to. Defaults to the
+    /// admin the connection belongs to; not used for contacts and companies.
     #[schemars(title = "Admin ID")]
     pub admin_id: Option<String>,
 }
@@ -64,27 +64,19 @@ pub struct Tags {
 pub struct Checked {
     pub kind: TargetType,
     pub id: String,
+    /// The acting admin, for conversations and tickets (see [`Checked::settle_admin`]).
     pub admin_id: Option<String>,
 }
 
 impl Target {
-    /// Validates the target before any request; for conversations and tickets the admin is required.
+    /// Validates the target before any request, including a given admin id.
     pub fn check(&self) -> Result<Checked, Error> {
         let id = input::non_empty("target_id", &self.target_id)?.to_string();
-        let admin_id = match self.target_type {
-            TargetType::Conversation | TargetType::Ticket => {
-                let given = self.admin_id.as_deref().ok_or_else(|| {
-                    invalid_input(
-                        "admin_id",
-                        format!(
-                            "Intercom attributes {} tags to an admin: give the admin's id",
-                            self.target_type.name()
-                        ),
-                    )
-                })?;
+        let admin_id = match (self.target_type, self.admin_id.as_deref()) {
+            (TargetType::Conversation | TargetType::Ticket, Some(given)) => {
                 Some(crate::admins::admin_id("admin_id", given)?.to_string())
             }
-            TargetType::Contact | TargetType::Company => None,
+            _ => None,
         };
         Ok(Checked { kind: self.target_type, id, admin_id })
     }
@@ -113,6 +105,15 @@ impl Checked {
             TargetType::Company => "companies",
         };
         format!("/{collection}/{}/tags", segment(&self.id))
+    }
+
+    /// Intercom attributes a conversation's or ticket's tags to an admin: without a given one, the
+    /// connection's own admin acts (one `GET /me`), as in Intercom's UI. Call it after validation.
+    pub fn settle_admin(&mut self) -> Result<(), Error> {
+        if matches!(self.kind, TargetType::Conversation | TargetType::Ticket) && self.admin_id.is_none() {
+            self.admin_id = Some(crate::admins::acting_admin("admin_id", None)?);
+        }
+        Ok(())
     }
 
     /// A body with the acting admin where the endpoint takes one, plus `extra`.

@@ -28,8 +28,8 @@ impl Action for AssignTags {
     type Input = Input;
     const NAME: &'static str = "Assign Tags";
     const SUMMARY: &'static str = "Tags a contact, company, conversation or ticket with one or more tags, given by \
-        id or by name (optionally creating missing ones). Tagging twice is harmless. Conversations and tickets \
-        need the acting admin's id. Returns the applied tags.";
+        id or by name (optionally creating missing ones). Tagging twice is harmless. A conversation's or ticket's tags \
+        are attributed to the given admin, or else to the connection's own. Returns the applied tags.";
 
     fn sample_output() -> Value {
         json!({
@@ -41,9 +41,10 @@ impl Action for AssignTags {
     }
 
     fn run(input: Input) -> Result<Value, Error> {
-        let target = input.target.check()?;
+        let mut target = input.target.check()?;
         input.tags.validate()?;
         target.ensure_exists()?;
+        target.settle_admin()?;
         let tags = input.tags.resolve(&target, Some(input.create_missing))?;
         let mut applied = Vec::with_capacity(tags.len());
         for tag in &tags {

@@ -25,8 +25,8 @@ impl Action for RemoveTags {
     type Input = Input;
     const NAME: &'static str = "Remove Tags";
     const SUMMARY: &'static str = "Removes one or more tags, given by id or by name, from a contact, company, \
-        conversation or ticket; the tags themselves stay in the workspace. Conversations and tickets need the \
-        acting admin's id. Returns the removed tags.";
+        conversation or ticket; the tags themselves stay in the workspace. For conversations and tickets the \
+        change is attributed to the given admin, or else to the connection's own. Returns the removed tags.";
 
     fn sample_output() -> Value {
         json!({
@@ -37,9 +37,10 @@ impl Action for RemoveTags {
     }
 
     fn run(input: Input) -> Result<Value, Error> {
-        let target = input.target.check()?;
+        let mut target = input.target.check()?;
         input.tags.validate()?;
         target.ensure_exists()?;
+        target.settle_admin()?;
         let tags = input.tags.resolve(&target, None)?;
         let mut removed = Vec::with_capacity(tags.len());
         for tag in &tags {
