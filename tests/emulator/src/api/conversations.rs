@@ -7,7 +7,7 @@ use super::contacts::{find as find_contact, user_not_found};
 use super::tags::tags_of;
 use super::tickets::{create_ticket_record, ticket_json};
 use super::{id_str, ok, opt_str};
-use crate::search::{self, DateMode, FType, FVal, SortKey};
+use crate::search::{self, FType, FVal, SortKey};
 use crate::server::{ApiError, ApiResult, Cx};
 use crate::state::{Conversation, MessageRecord, Part, Workspace};
 
@@ -706,57 +706,12 @@ fn field_value(ws: &Workspace, c: &Conversation, f: &str) -> FVal {
     }
 }
 
-/// Optional `sort` (undocumented for conversations/tickets in 2.16 but accepted by Intercom).
-pub fn optional_sort(
-    body: &Value,
-    field_type: &dyn Fn(&str) -> Option<FType>,
-) -> Result<(Option<String>, bool), ApiError> {
-    match body.get("sort") {
-        None | Some(Value::Null) => Ok((None, false)),
-        Some(s) => {
-            let field = s.get("field").and_then(Value::as_str).unwrap_or("created_at");
-            if field_type(field).is_none() {
-                return Err(ApiError::invalid("sort.field", format!("'{field}' is not sortable")));
-            }
-            let order = s.get("order").and_then(Value::as_str).unwrap_or("descending");
-            match order {
-                "ascending" | "descending" => Ok((Some(field.to_string()), order == "descending")),
-                o => Err(ApiError::bad(
-                    "invalid_sort_order",
-                    format!("Invalid sort order '{o}'. Must be one of: ascending, descending"),
-                )),
-            }
-        }
-    }
-}
+search::searchable!(Conversation, "conversation.list", "conversations", conversations, |ws, c| conversation_json(
+    ws, c, false, false
+));
 
 pub fn search(cx: &mut Cx) -> ApiResult {
-    let q = cx.body.get("query").ok_or_else(|| ApiError::missing("query"))?;
-    let node = search::parse(q, &field_type, DateMode::Inclusive)?;
-    let (per_page, after) = search::pagination(&cx.body, 20)?;
-    let (sort_field, desc) = optional_sort(&cx.body, &field_type)?;
-    let lag = cx.inner.faults.read().search_lag_secs;
-    let now = cx.now;
-    let w = cx.inner.world.read();
-    let ws = &w.workspaces[cx.ws];
-    let items: Vec<(SortKey, u64, &Conversation)> = ws
-        .conversations
-        .values()
-        .filter(|c| lag <= 0 || now >= c.indexed_at + lag)
-        .filter(|c| search::eval(&node, &|f| field_value(ws, c, f), DateMode::Inclusive))
-        .map(|c| {
-            let key = sort_field.as_ref().map(|f| SortKey::from(field_value(ws, c, f))).unwrap_or(SortKey::Null);
-            (key, c.seq, c)
-        })
-        .collect();
-    let page = search::paginate(items, desc, per_page, after.as_deref())?;
-    let data: Vec<Value> = page.items.iter().map(|c| conversation_json(ws, c, false, false)).collect();
-    ok(json!({
-        "type": "conversation.list",
-        "conversations": data,
-        "total_count": page.total_count,
-        "pages": search::pages_json(&page),
-    }))
+    search::respond::<Conversation>(cx)
 }
 
 /// `GET /conversations/deleted` (2.16): page-based list of deleted conversation ids.

@@ -3,9 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::contacts::{find as find_contact, new_contact, user_not_found};
-use super::conversations::optional_sort;
 use super::{id_str, ok, opt_str};
-use crate::search::{self, DateMode, FType, FVal, SortKey};
+use crate::search::{self, FType, FVal};
 use crate::server::{ApiError, ApiResult, Cx};
 use crate::state::{Part, Ticket, TicketState, TicketType, Workspace};
 
@@ -448,31 +447,8 @@ fn field_value(ws: &Workspace, t: &Ticket, f: &str) -> FVal {
     }
 }
 
+search::searchable!(Ticket, "ticket.list", "tickets", tickets, ticket_json);
+
 pub fn search(cx: &mut Cx) -> ApiResult {
-    let q = cx.body.get("query").ok_or_else(|| ApiError::missing("query"))?;
-    let node = search::parse(q, &field_type, DateMode::Inclusive)?;
-    let (per_page, after) = search::pagination(&cx.body, 20)?;
-    let (sort_field, desc) = optional_sort(&cx.body, &field_type)?;
-    let lag = cx.inner.faults.read().search_lag_secs;
-    let now = cx.now;
-    let w = cx.inner.world.read();
-    let ws = &w.workspaces[cx.ws];
-    let items: Vec<(SortKey, u64, &Ticket)> = ws
-        .tickets
-        .values()
-        .filter(|t| lag <= 0 || now >= t.indexed_at + lag)
-        .filter(|t| search::eval(&node, &|f| field_value(ws, t, f), DateMode::Inclusive))
-        .map(|t| {
-            let key = sort_field.as_ref().map(|f| SortKey::from(field_value(ws, t, f))).unwrap_or(SortKey::Null);
-            (key, t.seq, t)
-        })
-        .collect();
-    let page = search::paginate(items, desc, per_page, after.as_deref())?;
-    let data: Vec<Value> = page.items.iter().map(|t| ticket_json(ws, t)).collect();
-    ok(json!({
-        "type": "ticket.list",
-        "tickets": data,
-        "total_count": page.total_count,
-        "pages": search::pages_json(&page),
-    }))
+    search::respond::<Ticket>(cx)
 }
