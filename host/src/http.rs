@@ -70,6 +70,43 @@ impl HostPolicy {
     }
 }
 
+/// Time an invocation spent waiting for its workspace's rate budget: for the window to reset, for a
+/// 429's reset, or for the workspace's open company scroll. The runtime extends the invocation's
+/// deadline by it, because that pacing is the host's doing, not the component's slowness.
+#[derive(Clone, Debug, Default)]
+pub struct RateWaits(Arc<std::sync::Mutex<WaitTally>>);
+
+#[derive(Debug, Default)]
+struct WaitTally {
+    finished: Duration,
+    /// The start of the wait in progress, counted as it goes so a deadline falling inside it moves.
+    since: Option<Instant>,
+}
+
+impl RateWaits {
+    /// Everything waited so far, including the wait in progress.
+    pub fn total(&self) -> Duration {
+        let tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tally.finished + tally.since.map(|s| s.elapsed()).unwrap_or_default()
+    }
+
+    /// Runs `wait`, counting its duration.
+    async fn during<F: std::future::Future>(&self, wait: F) -> F::Output {
+        struct Counting<'a>(&'a RateWaits, Instant);
+        impl Drop for Counting<'_> {
+            fn drop(&mut self) {
+                let mut tally = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
+                tally.finished += self.1.elapsed();
+                tally.since = None;
+            }
+        }
+        let started = Instant::now();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).since = Some(started);
+        let _counting = Counting(self, started);
+        wait.await
+    }
+}
+
 /// The shared HTTP client and its limits.
 pub struct OutboundHttp {
     client: reqwest::Client,
@@ -91,12 +128,13 @@ impl OutboundHttp {
     }
 
     /// Sends a component's request. Any HTTP status is an `Ok` response; an `Err` is a request the
-    /// host refused or could not complete.
+    /// host refused or could not complete. Time spent waiting for the rate budget is added to `waits`.
     pub async fn send(
         &self,
         connection: &Connection,
         policy: &HostPolicy,
         request: Request,
+        waits: &RateWaits,
     ) -> Result<Response, ComponentError> {
         for (name, _) in &request.headers {
             if FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
@@ -124,14 +162,15 @@ impl OutboundHttp {
         // to finish (or go idle) instead of failing with `scroll_exists`.
         let mut scroll_start = match (&workspace, &scroll) {
             (Some(ws), Some(ScrollCall { param: None })) => {
-                Some(ws.begin_scroll(self.limits.rate_limit_max_wait.max(Duration::from_secs(1)), &host).await?)
+                let max_wait = self.limits.rate_limit_max_wait.max(Duration::from_secs(1));
+                Some(waits.during(ws.begin_scroll(max_wait, &host)).await?)
             }
             _ => None,
         };
         let mut attempt = 0;
         loop {
             let permit = match &workspace {
-                Some(ws) => Some(ws.acquire().await),
+                Some(ws) => Some(waits.during(ws.acquire()).await),
                 None => None,
             };
             let mut builder = self.client.request(method(request.method), url.clone());
@@ -160,7 +199,7 @@ impl OutboundHttp {
                     wait_ms = wait.as_millis() as u64,
                     "rate limited; waiting for the window to reset"
                 );
-                tokio::time::sleep(wait).await;
+                waits.during(tokio::time::sleep(wait)).await;
                 continue;
             }
             if status == 429 {

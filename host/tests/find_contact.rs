@@ -109,24 +109,28 @@ async fn bad_input_names_the_field() {
 }
 
 #[tokio::test]
-async fn a_rate_limited_request_waits_for_the_window_then_succeeds() {
+async fn a_rate_limited_request_waits_for_the_window_without_spending_its_deadline() {
     let emulator = emulator().await;
     let id = ada(&emulator).await;
-    // Two requests per 10-second window: the second and third calls below hit 429 and must wait for
-    // X-RateLimit-Reset instead of failing.
-    emulator.state().set_rate_limit(2);
+    // One request per 10-second window: the second call waits for the next window and the third for
+    // a whole window, far past the 3-second deadline. Waiting for the rate budget is the host's pacing,
+    // not the component's slowness, so it does not count against the deadline.
+    emulator.state().set_rate_limit(1);
+    let deadline = std::time::Duration::from_secs(3);
     let runtime = runtime_with(switchyard::runtime::Limits {
-        deadline: std::time::Duration::from_secs(30),
+        deadline,
         rate_limit_max_wait: std::time::Duration::from_secs(11),
         ..test_limits()
     });
     let bundle = load(&runtime, "intercom").await;
     let find = bundle.component("intercom/find-contact").unwrap();
     let conn = connection(&emulator);
+    let started = std::time::Instant::now();
     for _ in 0..3 {
         let out = runtime.run_action(find, Some(&conn), &json!({"id": id}).to_string()).await.unwrap();
         assert_eq!(out["id"], json!(id));
     }
+    assert!(started.elapsed() > deadline * 3, "the calls waited for the windows ({:?})", started.elapsed());
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Intercom specifics: regional hosts, OAuth endpoints, and `GET /me` to learn a token's workspace.
 
-use crate::http::{Connection, HostPolicy, OutboundHttp};
+use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
 use crate::runtime::Limits;
 use crate::runtime::bindings::ComponentError;
 use crate::runtime::bindings::http::{Method, Request};
@@ -113,13 +113,14 @@ pub async fn identify(connection: &Connection) -> Result<Workspace, IdentifyErro
     let host = connection.base_url.host_str().unwrap_or_default().to_string();
     let http = OutboundHttp::new(&Limits::default()).map_err(|e| IdentifyError::Other(format!("{e:#}")))?;
     let request = Request { method: Method::Get, path: "/me".into(), query: vec![], headers: vec![], body: None };
-    let response = http.send(connection, &HostPolicy::default(), request).await.map_err(|e| {
-        let message = match e {
-            ComponentError::Upstream(e) => e.message,
-            other => format!("{other:?}"),
-        };
-        IdentifyError::Other(format!("GET /me on {host} failed: {message}"))
-    })?;
+    let response =
+        http.send(connection, &HostPolicy::default(), request, &RateWaits::default()).await.map_err(|e| {
+            let message = match e {
+                ComponentError::Upstream(e) => e.message,
+                other => format!("{other:?}"),
+            };
+            IdentifyError::Other(format!("GET /me on {host} failed: {message}"))
+        })?;
     let body: Value = serde_json::from_str(&response.body).unwrap_or(Value::Null);
     let error_code = || body.pointer("/errors/0/code").and_then(Value::as_str).unwrap_or("").to_string();
     if response.status == 401 {

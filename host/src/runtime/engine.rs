@@ -11,7 +11,8 @@ pub struct Limits {
     /// Linear memory a component may grow to. 64 MiB holds any Intercom page (150 records) many times
     /// over, and keeps a memory bomb from taking the host with it.
     pub memory_bytes: usize,
-    /// Wall-clock time for one invocation, including the HTTP calls it makes. Enforced twice: by epoch
+    /// Wall-clock time for one invocation, including the HTTP calls it makes but not the time spent
+    /// waiting for the workspace's rate budget (that pacing is the host's). Enforced twice: by epoch
     /// interruption for guest code that never yields, and by a timer for time spent awaiting the host.
     pub deadline: Duration,
     /// The largest JSON output accepted from a component; larger is refused rather than stored.
@@ -122,6 +123,11 @@ pub fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+/// Whole ticks in `elapsed`, rounded down.
+pub fn elapsed_ticks(elapsed: Duration) -> u64 {
+    (elapsed.as_millis() / EPOCH_TICK.as_millis()) as u64
 }
 
 /// Ticks until `deadline`, rounded up, at least one.

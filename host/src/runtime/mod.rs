@@ -6,7 +6,7 @@ pub mod cache;
 pub mod engine;
 pub mod state;
 
-use crate::http::{Connection, HostPolicy, OutboundHttp};
+use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
 use anyhow::{Context, Result, bail};
 use bindings::action::ActionPre;
 use bindings::trigger::TriggerPre;
@@ -17,9 +17,9 @@ pub use engine::{Allocator, Limits};
 use state::{InvocationState, MemoryLimitExceeded};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 pub struct RuntimeConfig {
     pub limits: Limits,
@@ -245,6 +245,26 @@ pub fn describe_component_error(error: &ComponentError) -> String {
     }
 }
 
+/// Runs `work` for at most `deadline`, not counting the time it spent waiting for its workspace's rate
+/// budget; `None` when the deadline passed first.
+async fn within_deadline<F: std::future::Future>(deadline: Duration, waits: &RateWaits, work: F) -> Option<F::Output> {
+    let started = tokio::time::Instant::now();
+    let mut allowed = deadline;
+    tokio::pin!(work);
+    loop {
+        match tokio::time::timeout_at(started + allowed, &mut work).await {
+            Ok(output) => return Some(output),
+            Err(_elapsed) => {
+                let extended = deadline + waits.total();
+                if extended <= allowed {
+                    return None;
+                }
+                allowed = extended;
+            }
+        }
+    }
+}
+
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self> {
         let (engine, allocator) = engine::build_engine(&config.limits)?;
@@ -347,7 +367,18 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(engine::deadline_ticks(self.limits.deadline));
-        store.epoch_deadline_trap();
+        // At the deadline, guest code is stopped unless the invocation spent time waiting for its rate
+        // budget that has not yet been added to the deadline (that wait is the host's, see `RateWaits`).
+        let mut granted = 0;
+        store.epoch_deadline_callback(move |store| {
+            let waited = engine::elapsed_ticks(store.data().rate_waits.total());
+            if waited <= granted {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            let extension = waited - granted;
+            granted = waited;
+            Ok(UpdateDeadline::Continue(extension))
+        });
         store
     }
 
@@ -438,6 +469,7 @@ impl Runtime {
     ) -> Result<Answer, InvocationError> {
         let started = Instant::now();
         let mut store = self.new_store(component.key.clone(), connection, component.policy.clone());
+        let waits = store.data().rate_waits.clone();
         let work = async {
             let answer = match (&component.prepared, call) {
                 (Prepared::Action(pre), Call::Run(input)) => {
@@ -469,11 +501,11 @@ impl Runtime {
             };
             Ok::<_, wasmtime::Error>(answer)
         };
-        let outcome = tokio::time::timeout(self.limits.deadline, work).await;
+        let outcome = within_deadline(self.limits.deadline, &waits, work).await;
         let result = match outcome {
-            Err(_elapsed) => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
-            Ok(Err(trap)) => return Err(self.classify_trap(trap, &store)),
-            Ok(Ok(result)) => result,
+            None => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
+            Some(Err(trap)) => return Err(self.classify_trap(trap, &store)),
+            Some(Ok(result)) => result,
         };
         tracing::debug!(component = &*component.key, us = started.elapsed().as_micros() as u64, "invocation finished");
         result.map_err(InvocationError::Component)

@@ -1,6 +1,6 @@
 //! The per-invocation store state and the host side of the contract's imports.
 
-use crate::http::{Connection, HostPolicy, OutboundHttp};
+use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
 use crate::runtime::bindings::{clock, http, log, types};
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -18,6 +18,8 @@ pub struct InvocationState {
     pub(crate) connection: Option<Connection>,
     pub(crate) policy: Arc<HostPolicy>,
     pub(crate) component_key: Arc<str>,
+    /// Time spent waiting for the workspace's rate budget, which the deadline does not count.
+    pub(crate) rate_waits: RateWaits,
 }
 
 impl InvocationState {
@@ -36,6 +38,7 @@ impl InvocationState {
             connection,
             policy,
             component_key,
+            rate_waits: RateWaits::default(),
         }
     }
 }
@@ -88,7 +91,7 @@ impl http::Host for InvocationState {
         let started = std::time::Instant::now();
         let path = request.path.clone();
         let method = format!("{:?}", request.method);
-        let result = outbound.send(connection, &self.policy, request).await;
+        let result = outbound.send(connection, &self.policy, request, &self.rate_waits).await;
         match &result {
             Ok(response) => tracing::debug!(
                 component = &*self.component_key,
