@@ -2,10 +2,11 @@
 
 use serde_json::{Value, json};
 
-use super::contacts::{contact_json, find, find_mut, note_json};
+use super::contacts::{contact_json, find, find_mut};
+use super::notes::note_json;
 use super::{id_str, ok, opt_str};
 use crate::server::{ApiError, ApiResult, Cx};
-use crate::state::{Company, Contact, Note, Scroll, Workspace};
+use crate::state::{Company, Contact, Scroll, Workspace};
 
 /// Idle time after which the workspace's scroll expires.
 pub const SCROLL_TTL_SECS: i64 = 60;
@@ -78,7 +79,7 @@ pub fn company_json(ws: &Workspace, c: &Company) -> Value {
     v
 }
 
-fn live<'a>(ws: &'a Workspace, id: &str) -> Result<&'a Company, ApiError> {
+pub(super) fn live<'a>(ws: &'a Workspace, id: &str) -> Result<&'a Company, ApiError> {
     ws.company(id).filter(|c| !c.archived).ok_or_else(company_not_found)
 }
 
@@ -392,59 +393,5 @@ pub fn list_for_contact(cx: &mut Cx) -> ApiResult {
         "companies": data,
         "total_count": n,
         "pages": { "type": "pages", "page": 1, "per_page": 50, "total_pages": 1, "next": null },
-    }))
-}
-
-pub fn create_note(cx: &mut Cx) -> ApiResult {
-    let body = opt_str(cx.body.get("body")).ok_or_else(|| ApiError::missing("body"))?;
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    let id = cx.param("company_id").to_string();
-    live(ws, &id)?;
-    let author = id_str(cx.body.get("admin_id")).unwrap_or_else(|| ws.me_admin_id.clone());
-    if ws.admin(&author).is_none() {
-        return Err(ApiError::not_found("admin_not_found", "Admin not found"));
-    }
-    let num = ws.next_number();
-    let n = Note {
-        id: num.to_string(),
-        contact_id: None,
-        company_id: Some(id.clone()),
-        author_id: Some(author),
-        body: if body.trim_start().starts_with('<') { body } else { format!("<p>{body}</p>") },
-        created_at: cx.now,
-    };
-    let mut out = note_json(ws, &n);
-    out["company"] = json!({ "type": "company", "id": id });
-    ws.notes.insert(num, n);
-    if let Some(c) = ws.company_mut(&id) {
-        c.updated_at = cx.now;
-    }
-    cx.inner.mark_dirty();
-    ok(out)
-}
-
-pub fn list_notes(cx: &mut Cx) -> ApiResult {
-    let w = cx.inner.world.read();
-    let ws = &w.workspaces[cx.ws];
-    let id = cx.param("company_id");
-    live(ws, id)?;
-    let mut data: Vec<Value> = ws
-        .notes
-        .values()
-        .filter(|n| n.company_id.as_deref() == Some(id))
-        .map(|n| {
-            let mut v = note_json(ws, n);
-            v["company"] = json!({ "type": "company", "id": id });
-            v
-        })
-        .collect();
-    data.reverse();
-    let n = data.len();
-    ok(json!({
-        "type": "list",
-        "data": data,
-        "total_count": n,
-        "pages": { "type": "pages", "page": 1, "per_page": n.max(1), "total_pages": 1 },
     }))
 }

@@ -4,10 +4,10 @@ use axum::http::{StatusCode, header};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{admin_json, id_str, ok, opt_str};
+use super::{id_str, ok, opt_str};
 use crate::search::{self, DateMode, FType, FVal, SortKey};
 use crate::server::{ApiError, ApiResult, Cx, Reply};
-use crate::state::{Contact, Note, Workspace};
+use crate::state::{Contact, Workspace};
 
 pub fn user_not_found() -> ApiError {
     ApiError::not_found("not_found", "User Not Found")
@@ -611,75 +611,6 @@ pub fn search(cx: &mut Cx) -> ApiResult {
         total_count: page.total_count,
         pages: search::pages_json(&page),
     })
-}
-
-pub fn note_json(ws: &Workspace, n: &Note) -> Value {
-    json!({
-        "type": "note",
-        "id": n.id,
-        "created_at": n.created_at,
-        "contact": n.contact_id.as_ref().map(|id| json!({ "type": "contact", "id": id })),
-        "author": n.author_id.as_ref().map(|a| admin_json(ws, a)),
-        "body": n.body,
-    })
-}
-
-pub fn create_note(cx: &mut Cx) -> ApiResult {
-    let body = opt_str(cx.body.get("body")).ok_or_else(|| ApiError::missing("body"))?;
-    let mut w = cx.inner.world.write();
-    let ws = &mut w.workspaces[cx.ws];
-    let cid = cx.param("contact_id").to_string();
-    find(ws, &cid)?;
-    let author = id_str(cx.body.get("admin_id")).unwrap_or_else(|| ws.me_admin_id.clone());
-    if ws.admin(&author).is_none() {
-        return Err(ApiError::not_found("admin_not_found", "Admin not found"));
-    }
-    let num = ws.next_number();
-    let body = if body.trim_start().starts_with('<') { body } else { format!("<p>{body}</p>") };
-    let n = Note {
-        id: num.to_string(),
-        contact_id: Some(cid.clone()),
-        company_id: None,
-        author_id: Some(author),
-        body,
-        created_at: cx.now,
-    };
-    let out = note_json(ws, &n);
-    ws.notes.insert(num, n);
-    if let Some(c) = ws.contact_mut(&cid) {
-        c.updated_at = cx.now;
-    }
-    cx.inner.mark_dirty();
-    ok(out)
-}
-
-pub fn list_notes(cx: &mut Cx) -> ApiResult {
-    let w = cx.inner.world.read();
-    let ws = &w.workspaces[cx.ws];
-    let cid = cx.param("contact_id");
-    find(ws, cid)?;
-    let mut notes: Vec<Value> =
-        ws.notes.values().filter(|n| n.contact_id.as_deref() == Some(cid)).map(|n| note_json(ws, n)).collect();
-    notes.reverse();
-    let n = notes.len();
-    ok(json!({
-        "type": "list",
-        "data": notes,
-        "total_count": n,
-        "pages": { "type": "pages", "page": 1, "per_page": n.max(1), "total_pages": 1 },
-    }))
-}
-
-pub fn get_note(cx: &mut Cx) -> ApiResult {
-    let w = cx.inner.world.read();
-    let ws = &w.workspaces[cx.ws];
-    let n = cx
-        .param("note_id")
-        .parse::<u64>()
-        .ok()
-        .and_then(|k| ws.notes.get(&k))
-        .ok_or_else(|| ApiError::not_found("not_found", "Resource Not Found"))?;
-    ok(note_json(ws, n))
 }
 
 /// Build a minimal contact (used when tickets/events create contacts on the fly).

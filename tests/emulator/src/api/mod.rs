@@ -12,6 +12,7 @@ pub mod companies;
 pub mod contacts;
 pub mod conversations;
 pub mod events;
+pub mod notes;
 pub mod oauth;
 pub mod tags;
 pub mod tickets;
@@ -133,9 +134,9 @@ pub fn dispatch(op: &Operation, cx: &mut Cx) -> ApiResult {
         "attachContactToACompany" => companies::attach(cx),
         "listCompaniesForAContact" => companies::list_for_contact(cx),
         "detachContactFromACompany" => companies::detach(cx),
-        "listNotes" => contacts::list_notes(cx),
-        "createNote" => contacts::create_note(cx),
-        "retrieveNote" => contacts::get_note(cx),
+        "listNotes" => notes::list(cx, notes::Owner::Contact),
+        "createNote" => notes::create(cx, notes::Owner::Contact),
+        "retrieveNote" => notes::get(cx),
         "listTagsForAContact" => tags::list_for_contact(cx),
         "attachTagToContact" => tags::tag_contact(cx),
         "detachTagFromContact" => tags::untag_contact(cx),
@@ -177,8 +178,8 @@ pub fn dispatch(op: &Operation, cx: &mut Cx) -> ApiResult {
         "lisDataEvents" => events::list(cx),
         "MergeContact" => contacts::merge_endpoint(cx),
         "listDeletedConversationIds" => conversations::list_deleted(cx),
-        "createCompanyNote" => companies::create_note(cx),
-        "listCompanyNotes" => companies::list_notes(cx),
+        "createCompanyNote" => notes::create(cx, notes::Owner::Company),
+        "listCompanyNotes" => notes::list(cx, notes::Owner::Company),
         "listSegments" => ok(json!({ "type": "segment.list", "segments": [], "pages": {} })),
         "listSegmentsForAContact" => {
             let w = cx.inner.world.read();
