@@ -175,42 +175,14 @@ async fn strict_mode_rejects_bad_bodies() {
 #[tokio::test]
 async fn versions() {
     let (_emu, c) = start_default().await;
-    for v in ["1.0", "2.13", "2.16"] {
-        let r = c
-            .http
-            .get(format!("{}/me", c.base))
-            .bearer_auth(&c.token)
-            .header("Intercom-Version", v)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{v}");
+    for v in [Some("1.0"), Some("2.13"), Some("2.16"), None] {
+        assert_eq!(c.get_as(v, "/me").await.status, 200, "{v:?}");
     }
-    let r = c.http.get(format!("{}/me", c.base)).bearer_auth(&c.token).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let r = c
-        .http
-        .get(format!("{}/me", c.base))
-        .bearer_auth(&c.token)
-        .header("Intercom-Version", "3.7")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let b: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(b["errors"][0]["code"], "intercom_version_invalid");
+    let r = c.get_as(Some("3.7"), "/me").await;
+    assert_eq!((r.status, r.error_code()), (400, "intercom_version_invalid".to_string()));
     // find_by_external_id exists from 2.13 on.
-    let r = c
-        .http
-        .get(format!("{}/contacts/find_by_external_id/x", c.base))
-        .bearer_auth(&c.token)
-        .header("Intercom-Version", "2.12")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let b: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(b["errors"][0]["code"], "intercom_version_invalid");
+    let r = c.get_as(Some("2.12"), "/contacts/find_by_external_id/x").await;
+    assert_eq!((r.status, r.error_code()), (400, "intercom_version_invalid".to_string()));
 }
 
 #[tokio::test]
@@ -276,26 +248,12 @@ async fn older_versions_get_older_field_types() {
     let u = c.post("/contacts", json!({"email": "v@example.com", "owner_id": admin})).await;
     let id = u.body["id"].as_str().unwrap().to_string();
     assert!(u.body["owner_id"].is_string());
-    let get = |v: &'static str| {
-        let url = format!("{}/contacts/{id}", c.base);
-        let req = c.http.get(url).bearer_auth(&c.token).header("Intercom-Version", v);
-        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
-    assert!(get("2.16").await["owner_id"].is_string());
-    assert!(get("2.15").await["owner_id"].is_i64());
+    let path = format!("/contacts/{id}");
+    assert!(c.get_as(Some("2.16"), &path).await.body["owner_id"].is_string());
+    assert!(c.get_as(Some("2.15"), &path).await.body["owner_id"].is_i64());
     let m = c.post("/conversations", json!({"from": {"type": "user", "id": id}, "body": "hi"})).await;
     let conv = m.body["conversation_id"].as_str().unwrap().to_string();
-    let r = c
-        .http
-        .get(format!("{}/conversations/{conv}", c.base))
-        .bearer_auth(&c.token)
-        .header("Intercom-Version", "2.15")
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let r = c.get_as(Some("2.15"), &format!("/conversations/{conv}")).await.body;
     assert!(r["admin_assignee_id"].is_null());
     assert_eq!(r["priority"], "not_priority");
 }

@@ -40,12 +40,19 @@ impl Client {
         Client { http: self.http.clone(), base: self.base.clone(), token: token.to_string() }
     }
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.send_as(Some("2.16"), method, path, body).await
+    }
+    /// A GET with this `Intercom-Version` header, or none.
+    pub async fn get_as(&self, version: Option<&str>, path: &str) -> Resp {
+        self.send_as(version, "GET", path, None).await
+    }
+    /// A request with this `Intercom-Version` header, or none.
+    pub async fn send_as(&self, version: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Resp {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut rb = self
-            .http
-            .request(m, format!("{}{}", self.base, path))
-            .header("Intercom-Version", "2.16")
-            .header("Accept", "application/json");
+        let mut rb = self.http.request(m, format!("{}{}", self.base, path)).header("Accept", "application/json");
+        if let Some(version) = version {
+            rb = rb.header("Intercom-Version", version);
+        }
         if !self.token.is_empty() {
             rb = rb.bearer_auth(&self.token);
         }
