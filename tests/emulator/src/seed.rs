@@ -181,41 +181,26 @@ pub fn base_workspace(inner: &Inner, name: &str, region: &str, index: usize) -> 
             },
         ]
     };
-    ws.ticket_types = vec![
-        TicketType {
-            id: (base + 31).to_string(),
-            name: "Bug report".into(),
-            category: "Customer".into(),
-            icon: "🐞".into(),
-            state_ids: state_ids.clone(),
-            attributes: attrs(base + 31),
-            archived: false,
-            created_at: ws.created_at,
-            updated_at: ws.created_at,
-        },
-        TicketType {
-            id: (base + 32).to_string(),
-            name: "Internal follow-up".into(),
-            category: "Back-office".into(),
-            icon: "📋".into(),
-            state_ids: state_ids.clone(),
-            attributes: attrs(base + 32),
-            archived: false,
-            created_at: ws.created_at,
-            updated_at: ws.created_at,
-        },
-        TicketType {
-            id: (base + 33).to_string(),
-            name: "Outage tracker".into(),
-            category: "Tracker".into(),
-            icon: "🚨".into(),
-            state_ids,
-            attributes: attrs(base + 33),
-            archived: false,
-            created_at: ws.created_at,
-            updated_at: ws.created_at,
-        },
+    // The three categories Intercom has, with ids 31..33 past the workspace's base.
+    let kinds = [
+        ("Bug report", "Customer", "🐞"),
+        ("Internal follow-up", "Back-office", "📋"),
+        ("Outage tracker", "Tracker", "🚨"),
     ];
+    ws.ticket_types = (31..)
+        .zip(kinds)
+        .map(|(offset, (name, category, icon))| TicketType {
+            id: (base + offset).to_string(),
+            name: name.into(),
+            category: category.into(),
+            icon: icon.into(),
+            state_ids: state_ids.clone(),
+            attributes: attrs(base + offset),
+            archived: false,
+            created_at: ws.created_at,
+            updated_at: ws.created_at,
+        })
+        .collect();
     ws
 }
 
