@@ -91,7 +91,7 @@ impl RateWaits {
     }
 
     /// Runs `wait`, counting its duration.
-    async fn during<F: std::future::Future>(&self, wait: F) -> F::Output {
+    pub(crate) async fn during<F: std::future::Future>(&self, wait: F) -> F::Output {
         struct Counting<'a>(&'a RateWaits, Instant);
         impl Drop for Counting<'_> {
             fn drop(&mut self) {

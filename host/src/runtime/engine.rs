@@ -12,7 +12,8 @@ pub struct Limits {
     /// over, and keeps a memory bomb from taking the host with it.
     pub memory_bytes: usize,
     /// Wall-clock time for one invocation, including the HTTP calls it makes but not the time spent
-    /// waiting for the workspace's rate budget (that pacing is the host's). Enforced twice: by epoch
+    /// waiting for the workspace's rate budget (that pacing is the host's; see
+    /// [`Limits::rate_wait_allowance`]). Enforced twice: by epoch
     /// interruption for guest code that never yields, and by a timer for time spent awaiting the host.
     pub deadline: Duration,
     /// The largest JSON output accepted from a component; larger is refused rather than stored.
@@ -41,6 +42,15 @@ impl Default for Limits {
             rate_limit_max_wait: Duration::from_secs(10),
             max_concurrent_invocations: 128,
         }
+    }
+}
+
+impl Limits {
+    /// The most an invocation's deadline is extended for rate pacing: every wait it may make (the first
+    /// try and each 429 retry) at its longest. A workspace saturated for longer than that still ends
+    /// the invocation rather than holding it forever.
+    pub fn rate_wait_allowance(&self) -> Duration {
+        self.rate_limit_max_wait * (self.rate_limit_retries + 1)
     }
 }
 

@@ -246,8 +246,13 @@ pub fn describe_component_error(error: &ComponentError) -> String {
 }
 
 /// Runs `work` for at most `deadline`, not counting the time it spent waiting for its workspace's rate
-/// budget; `None` when the deadline passed first.
-async fn within_deadline<F: std::future::Future>(deadline: Duration, waits: &RateWaits, work: F) -> Option<F::Output> {
+/// budget (up to `allowance`); `None` when the deadline passed first.
+async fn within_deadline<F: std::future::Future>(
+    deadline: Duration,
+    allowance: Duration,
+    waits: &RateWaits,
+    work: F,
+) -> Option<F::Output> {
     let started = tokio::time::Instant::now();
     let mut allowed = deadline;
     tokio::pin!(work);
@@ -255,7 +260,7 @@ async fn within_deadline<F: std::future::Future>(deadline: Duration, waits: &Rat
         match tokio::time::timeout_at(started + allowed, &mut work).await {
             Ok(output) => return Some(output),
             Err(_elapsed) => {
-                let extended = deadline + waits.total();
+                let extended = deadline + waits.total().min(allowance);
                 if extended <= allowed {
                     return None;
                 }
@@ -369,9 +374,10 @@ impl Runtime {
         store.set_epoch_deadline(engine::deadline_ticks(self.limits.deadline));
         // At the deadline, guest code is stopped unless the invocation spent time waiting for its rate
         // budget that has not yet been added to the deadline (that wait is the host's, see `RateWaits`).
+        let allowance = self.limits.rate_wait_allowance();
         let mut granted = 0;
         store.epoch_deadline_callback(move |store| {
-            let waited = engine::elapsed_ticks(store.data().rate_waits.total());
+            let waited = engine::elapsed_ticks(store.data().rate_waits.total().min(allowance));
             if waited <= granted {
                 return Ok(UpdateDeadline::Interrupt);
             }
@@ -501,7 +507,7 @@ impl Runtime {
             };
             Ok::<_, wasmtime::Error>(answer)
         };
-        let outcome = within_deadline(self.limits.deadline, &waits, work).await;
+        let outcome = within_deadline(self.limits.deadline, self.limits.rate_wait_allowance(), &waits, work).await;
         let result = match outcome {
             None => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
             Some(Err(trap)) => return Err(self.classify_trap(trap, &store)),
@@ -536,5 +542,36 @@ impl Runtime {
     /// Compiles a component for benchmarks and tools that want the raw `Component`.
     pub fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component> {
         self.cache.load_or_compile(&self.engine, wasm, sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test]
+    async fn rate_waits_extend_the_deadline_up_to_the_allowance() {
+        // 300 ms of rate waiting, then 50 ms of work, under a 300 ms deadline: finishes (at 350 ms,
+        // with room until 600 ms).
+        let waits = RateWaits::default();
+        let work = async {
+            waits.during(tokio::time::sleep(300 * MS)).await;
+            tokio::time::sleep(50 * MS).await;
+        };
+        assert!(within_deadline(300 * MS, 1000 * MS, &waits, work).await.is_some());
+
+        // The same with only 50 ms of waiting allowed: stopped (at about 250 ms).
+        let waits = RateWaits::default();
+        let work = async {
+            waits.during(tokio::time::sleep(300 * MS)).await;
+            tokio::time::sleep(100 * MS).await;
+        };
+        assert!(within_deadline(200 * MS, 50 * MS, &waits, work).await.is_none());
+
+        // Work that is merely slow gets no extension.
+        let waits = RateWaits::default();
+        assert!(within_deadline(100 * MS, 1000 * MS, &waits, tokio::time::sleep(300 * MS)).await.is_none());
     }
 }
