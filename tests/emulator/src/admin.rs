@@ -3,7 +3,7 @@
 //! | Method | Path | Body / effect |
 //! | --- | --- | --- |
 //! | GET | `/_emulator/health` | `{"ok":true}` |
-//! | POST | `/_emulator/reset` | restore the initial world |
+//! | POST | `/_emulator/reset` | restore the initial world, zero the request counts |
 //! | GET/POST | `/_emulator/faults` | read / replace (partial merge) the fault knobs |
 //! | GET/POST | `/_emulator/clock` | `{"now"}` / `{"advance":secs}` or `{"freeze_at":unix}` or `{"unfreeze":true}` |
 //! | POST | `/_emulator/rate_limit` | `{"per_window":N}` |
@@ -14,6 +14,8 @@
 //! | POST | `/_emulator/oauth/auto_approve` | `{"enabled":bool}` |
 //! | POST | `/_emulator/contacts/merge` | `{"from","into"}` (default workspace) |
 //! | GET | `/_emulator/state` | the whole world as JSON (`--state` format) |
+//! | GET | `/_emulator/requests` | `{"METHOD /path/template": n, …}`: API requests that reached a handler |
+//! | POST | `/_emulator/requests/reset` | zero the request counts → `{"reset":true}` |
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -138,6 +140,11 @@ fn route(st: &EmulatorState, method: &str, path: &str, body: &Value) -> Result<R
             ok(json!({ "merged": from, "into": into }))
         }
         ("GET", "/_emulator/state") => ok(st.snapshot()),
+        ("GET", "/_emulator/requests") => ok(serde_json::to_value(st.request_counts()).unwrap_or_default()),
+        ("POST", "/_emulator/requests/reset") => {
+            st.reset_request_counts();
+            ok(json!({ "reset": true }))
+        }
         _ => Err(ApiError::not_found("not_found", "Unknown emulator endpoint")),
     }
 }

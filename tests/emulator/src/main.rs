@@ -32,9 +32,12 @@ struct Args {
     /// Fault: probability (0..1) of a 429 response.
     #[arg(long, default_value_t = 0.0)]
     fault_429_rate: f64,
-    /// Fault: latency added to every API response, in milliseconds.
+    /// Fault: latency added to every API request before it is handled, in milliseconds.
     #[arg(long, default_value_t = 0)]
     fault_latency_ms: u64,
+    /// Fault: delay, in milliseconds, between a request being applied and its response being sent.
+    #[arg(long, default_value_t = 0)]
+    fault_response_delay_ms: u64,
     /// Fault: probability (0..1) that a connection is dropped.
     #[arg(long, default_value_t = 0.0)]
     fault_drop_rate: f64,
@@ -65,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         error_500_rate: args.fault_500_rate,
         error_429_rate: args.fault_429_rate,
         latency_ms: args.fault_latency_ms,
+        response_delay_ms: args.fault_response_delay_ms,
         drop_rate: args.fault_drop_rate,
         search_lag_secs: args.search_lag_secs,
     });

@@ -1,4 +1,5 @@
-//! The request pipeline: auth, rate limit, faults, version, routing, strict checks, dispatch.
+//! The request pipeline: auth, rate limit, faults, version, routing, strict checks, dispatch
+//! (counted), response delay.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -302,6 +303,8 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Res
         Err(e) => return finish(error_response(&inner, &e)),
     };
 
+    // 7. Dispatch. Only requests that get this far are counted (`EmulatorState::request_count`).
+    inner.count_request(op);
     let mut cx = Cx { inner: &inner, ws, params, query, body, now, version };
     let result = crate::api::dispatch(op, &mut cx);
     let old_version = version_lt(&cx.version, "2.16");
@@ -310,6 +313,10 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Res
         Ok(reply) => reply_response(reply),
         Err(e) => error_response(&inner, &e),
     };
+    // 8. Fault: hold the answer of an already-applied request.
+    if faults.response_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.response_delay_ms)).await;
+    }
     finish(resp)
 }
 

@@ -60,8 +60,13 @@ pub struct Faults {
     pub error_500_rate: f64,
     /// Probability (0..=1) that an authenticated request gets a 429 `rate_limit_exceeded`.
     pub error_429_rate: f64,
-    /// Latency added before every API response, in milliseconds.
+    /// Latency added before every API request is handled, in milliseconds.
     pub latency_ms: u64,
+    /// Delay, in milliseconds, between a handler having run (its writes applied, the request
+    /// counted) and its response being sent. Unlike `latency_ms` (which sleeps before
+    /// handling), a client that times out or dies during this delay has had its write applied
+    /// without seeing the answer. Applies only to requests that reached a handler.
+    pub response_delay_ms: u64,
     /// Probability (0..=1) that the connection is dropped without a complete response.
     pub drop_rate: f64,
     /// Seconds a created/updated record stays invisible to search endpoints.
@@ -484,6 +489,8 @@ pub struct Inner {
     pub rate_limit: AtomicI64,
     pub strict: AtomicBool,
     pub(crate) rate: Mutex<HashMap<usize, RateWindow>>,
+    /// Dispatched API requests per (method, spec path template), all workspaces together.
+    pub(crate) requests: Mutex<HashMap<(&'static str, &'static str), u64>>,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) dirty: AtomicBool,
     pub(crate) initial: Mutex<World>,
@@ -500,6 +507,7 @@ impl Inner {
             rate_limit: AtomicI64::new(rate_limit as i64),
             strict: AtomicBool::new(strict),
             rate: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
             rng: Mutex::new(StdRng::from_os_rng()),
             dirty: AtomicBool::new(false),
             state_file: None,
@@ -525,6 +533,10 @@ impl Inner {
     }
     pub fn mark_dirty(&self) {
         self.dirty.store(true, Ordering::Relaxed);
+    }
+    /// Count one request dispatched to the handler of `op` (method + path template).
+    pub(crate) fn count_request(&self, op: &'static crate::spec::Operation) {
+        *self.requests.lock().entry((op.method.as_str(), op.path.as_str())).or_insert(0) += 1;
     }
 }
 
@@ -619,12 +631,37 @@ impl EmulatorState {
     pub fn set_oauth_auto_approve(&self, yes: bool) {
         self.inner.world.write().oauth_auto_approve = yes;
     }
-    /// Restore the workspace data the emulator started with (tokens included).
+    /// Restore the workspace data the emulator started with (tokens included); also zeroes
+    /// the request counts ([`EmulatorState::request_counts`]).
     pub fn reset(&self) {
         let initial = self.inner.initial.lock().clone();
         *self.inner.world.write() = initial;
         self.inner.rate.lock().clear();
+        self.reset_request_counts();
         self.inner.mark_dirty();
+    }
+    /// How many API requests with this key reached their handler, e.g. `"POST /tickets"`,
+    /// `"GET /contacts/{contact_id}"` or `"POST /contacts/search"`: the method in upper case,
+    /// a space, and the spec operation's path template. All workspaces count together.
+    ///
+    /// Only requests that were dispatched to a handler are counted (whatever the handler
+    /// answered, 501 `not_implemented` included). Requests refused or faulted before that are
+    /// not: 401 (auth), 429 (rate limit or an injected `error_429_rate`), injected 500s and
+    /// dropped connections, a bad `Intercom-Version`, unknown paths (404), and requests that
+    /// failed the strict checks (400). The `/_emulator/…` and OAuth endpoints are not counted.
+    pub fn request_count(&self, key: &str) -> u64 {
+        let Some((method, path)) = key.split_once(' ') else {
+            return 0;
+        };
+        self.inner.requests.lock().get(&(method, path)).copied().unwrap_or(0)
+    }
+    /// All non-zero request counts, keyed as in [`EmulatorState::request_count`].
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.inner.requests.lock().iter().map(|((m, p), n)| (format!("{m} {p}"), *n)).collect()
+    }
+    /// Zero the request counts (also done by [`EmulatorState::reset`]).
+    pub fn reset_request_counts(&self) {
+        self.inner.requests.lock().clear();
     }
     /// Serialize the whole world to JSON (same format as the `--state` file).
     pub fn snapshot(&self) -> Value {

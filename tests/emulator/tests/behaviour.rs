@@ -322,6 +322,127 @@ async fn fault_knobs() {
 }
 
 #[tokio::test]
+async fn request_counts_count_dispatched_requests_only() {
+    let (emu, c) = start_default().await;
+    let st = emu.state();
+    let http = reqwest::Client::new();
+    let admin_counts = || async {
+        let r = http.get(format!("{}/_emulator/requests", c.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    assert!(st.request_counts().is_empty());
+    assert_eq!(admin_counts().await, json!({}));
+
+    // One per dispatched request, keyed by method + the spec's path template.
+    assert_eq!(c.get("/me").await.status, 200);
+    assert_eq!(st.request_count("GET /me"), 1);
+    assert_eq!(c.get("/me").await.status, 200);
+    assert_eq!(st.request_count("GET /me"), 2);
+    let r = c.post("/contacts", json!({"email": "count@example.com"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cid = id(&r.body);
+    assert_eq!(c.get(&format!("/contacts/{cid}")).await.status, 200);
+    assert_eq!(c.get("/contacts/000000000000000000000000").await.status, 404);
+    let q = json!({"query": {"field": "email", "operator": "=", "value": "count@example.com"}});
+    assert_eq!(c.post("/contacts/search", q).await.status, 200);
+    assert_eq!(st.request_count("POST /contacts"), 1);
+    assert_eq!(st.request_count("GET /contacts/{contact_id}"), 2, "a handler's 404 is counted");
+    assert_eq!(st.request_count("POST /contacts/search"), 1);
+    assert_eq!(st.request_count("GET /contacts"), 0);
+    assert_eq!(st.request_count("nonsense"), 0);
+
+    // Refused before a handler: not counted.
+    assert_eq!(c.with_token("wrong").get("/me").await.status, 401);
+    assert_eq!(c.get_as(Some("9.9"), "/me").await.status, 400);
+    assert_eq!(c.get("/no/such/path").await.status, 404);
+    assert_eq!(c.post("/contacts", json!({"email": 5})).await.status, 400);
+    st.set_faults(Faults { error_500_rate: 1.0, ..Default::default() });
+    assert_eq!(c.get("/me").await.status, 500);
+    st.set_faults(Faults { error_429_rate: 1.0, ..Default::default() });
+    assert_eq!(c.get("/me").await.status, 429);
+    st.set_faults(Faults { drop_rate: 1.0, ..Default::default() });
+    let r = c.http.get(format!("{}/me", c.base)).bearer_auth(&c.token).send().await;
+    assert!(match r {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    });
+    st.set_faults(Faults::default());
+    st.set_rate_limit(0);
+    assert_eq!(c.get("/me").await.status, 429);
+    st.set_rate_limit(1000);
+    let expected =
+        [("GET /contacts/{contact_id}", 2u64), ("GET /me", 2), ("POST /contacts", 1), ("POST /contacts/search", 1)];
+    let expected: std::collections::BTreeMap<String, u64> = expected.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    assert_eq!(st.request_counts(), expected);
+    assert_eq!(admin_counts().await, serde_json::to_value(&expected).unwrap());
+
+    // Zeroed by /_emulator/requests/reset ...
+    let r = http.post(format!("{}/_emulator/requests/reset", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(st.request_counts().is_empty());
+    assert_eq!(admin_counts().await, json!({}));
+    // ... and by the world reset (library and endpoint).
+    c.get("/me").await;
+    assert_eq!(st.request_count("GET /me"), 1);
+    st.reset();
+    assert_eq!(st.request_count("GET /me"), 0);
+    c.get("/me").await;
+    let r = http.post(format!("{}/_emulator/reset", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(st.request_counts().is_empty());
+}
+
+#[tokio::test]
+async fn response_delay_holds_the_answer_of_an_applied_write() {
+    let (emu, c) = start_default().await;
+    let st = emu.state();
+    let tt = id(&c.get("/ticket_types").await.body["data"][0]);
+    // Settable through the admin endpoint, merged with the other knobs.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_emulator/faults", c.base))
+        .json(&json!({"response_delay_ms": 1500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["response_delay_ms"], 1500);
+    assert_eq!(st.faults(), Faults { response_delay_ms: 1500, ..Default::default() });
+    st.reset_request_counts();
+
+    // The client gives up before the answer; the ticket exists and was counted anyway.
+    let t = Instant::now();
+    let r = c
+        .http
+        .post(format!("{}/tickets", c.base))
+        .bearer_auth(&c.token)
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&json!({"ticket_type_id": tt, "contacts": [{"email": "delayed@example.com"}]}))
+        .send()
+        .await;
+    let elapsed = t.elapsed();
+    let err = r.expect_err("the response must be held past the client timeout");
+    assert!(err.is_timeout(), "{err}");
+    assert!(elapsed.as_millis() < 1000, "{elapsed:?}");
+    assert_eq!(st.request_count("POST /tickets"), 1);
+    assert_eq!(st.with_workspace(|ws| ws.tickets.len()), 1);
+    assert!(st.with_workspace(|ws| ws.contact_by_email("delayed@example.com").is_some()));
+
+    // A patient client gets the answer, no earlier than the delay.
+    st.set_faults(Faults { response_delay_ms: 200, ..Default::default() });
+    let t = Instant::now();
+    let r = c.get("/me").await;
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed().as_millis() >= 200);
+    // Requests refused before a handler are not held.
+    st.set_faults(Faults { response_delay_ms: 1500, ..Default::default() });
+    let t = Instant::now();
+    assert_eq!(c.with_token("wrong").get("/me").await.status, 401);
+    assert!(t.elapsed().as_millis() < 1000);
+}
+
+#[tokio::test]
 async fn companies_scroll_and_list() {
     let (emu, c) = start(EmulatorConfig { seed: Some(Seed::Demo), ..Default::default() }).await;
     // Companies without contacts are hidden from lists.

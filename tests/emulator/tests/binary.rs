@@ -11,6 +11,7 @@ fn binary_prints_one_line_and_stops_on_sigterm() {
     let _ = std::fs::remove_file(&state);
     let mut child = Command::new(env!("CARGO_BIN_EXE_intercom-emulator"))
         .args(["--port", "0", "--token", "bin-token", "--seed", "demo", "--rate-limit", "50"])
+        .args(["--fault-response-delay-ms", "5"])
         .arg("--state")
         .arg(&state)
         .stdout(Stdio::piped())
@@ -41,6 +42,8 @@ fn binary_prints_one_line_and_stops_on_sigterm() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        let f: serde_json::Value = c.get(format!("{url}/_emulator/faults")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(f["response_delay_ms"], 5);
     });
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
