@@ -82,6 +82,19 @@ fn run(cli: Cli) -> Result<()> {
         Task::Keygen { keyfile } => build::keygen(&keyfile),
         Task::Test { args } => {
             build::build(&root)?;
+            // The guest SDK's own unit tests (the polling rules) run natively, in a target dir of their
+            // own so the wasm build's is left alone. The extra arguments are for the host workspace only.
+            let mut cmd = cargo(&root);
+            cmd.args([
+                "test",
+                "--manifest-path",
+                "components/Cargo.toml",
+                "-p",
+                "switchyard-sdk",
+                "--target-dir",
+                "target/sdk-native",
+            ]);
+            status(cmd, "cargo test of the guest SDK")?;
             let mut cmd = cargo(&root);
             cmd.args(["test", "--workspace"]).args(args);
             status(cmd, "cargo test")

@@ -115,6 +115,21 @@ pub fn poll(
     page_budget: u32,
     settings: &PollSettings,
 ) -> Result<PollOutcome, Error> {
+    poll_with(feed, cursor, now, page_budget, settings, fetch)
+}
+
+/// [`poll`] with its page source as a parameter: `fetch(feed, after, floor, per_page)` makes one attempt
+/// at one page of `feed`'s objects changed at or after `floor`, continuing at `after` (`None`: the first
+/// page). `poll` passes the Intercom reads; the unit tests pass an in-memory workspace. All of the rules
+/// above, retries included, are here.
+fn poll_with(
+    feed: &Feed,
+    cursor: Option<Value>,
+    now: u64,
+    page_budget: u32,
+    settings: &PollSettings,
+    mut fetch: impl FnMut(&Feed, Option<&str>, u64, u32) -> Result<Page, Error>,
+) -> Result<PollOutcome, Error> {
     let lag = settings.lag_seconds.unwrap_or(feed.lag_seconds);
     let per_page = per_page(settings)?;
     let mut cursor = match cursor {
@@ -139,7 +154,7 @@ pub fn poll(
             backlog = true;
             break;
         }
-        let page = match fetch(feed, scan.after.as_deref(), cursor.floor, per_page) {
+        let page = match fetch_retrying(&mut fetch, feed, scan.after.as_deref(), cursor.floor, per_page) {
             Ok(page) => page,
             // A continuation the service no longer knows (expired scroll, stale search cursor):
             // start the scan over; what was already emitted is dropped by key.
@@ -247,20 +262,31 @@ fn search_body(feed: &Feed, floor: u64) -> Value {
     }
 }
 
-fn fetch(feed: &Feed, after: Option<&str>, floor: u64, per_page: u32) -> Result<Page, Error> {
+/// One page through `fetch`, tried again up to [`PAGE_RETRIES`] times on a transient failure.
+fn fetch_retrying(
+    fetch: &mut impl FnMut(&Feed, Option<&str>, u64, u32) -> Result<Page, Error>,
+    feed: &Feed,
+    after: Option<&str>,
+    floor: u64,
+    per_page: u32,
+) -> Result<Page, Error> {
     let mut attempt = 0;
     loop {
-        let result = match &feed.source {
-            Source::SortedSearch { path, list_key } | Source::FilteredSearch { path, list_key } => {
-                intercom::search_page(path, list_key, search_body(feed, floor), per_page, after)
-                    .map(|p| Page { items: p.items, next: p.next })
-            }
-            Source::Scroll { path, .. } => scroll_page(path, after),
-        };
-        match result {
+        match fetch(feed, after, floor, per_page) {
             Err(error) if transient(&error) && attempt < PAGE_RETRIES => attempt += 1,
             other => return other,
         }
+    }
+}
+
+/// One attempt at one page from Intercom, through the host.
+fn fetch(feed: &Feed, after: Option<&str>, floor: u64, per_page: u32) -> Result<Page, Error> {
+    match &feed.source {
+        Source::SortedSearch { path, list_key } | Source::FilteredSearch { path, list_key } => {
+            intercom::search_page(path, list_key, search_body(feed, floor), per_page, after)
+                .map(|p| Page { items: p.items, next: p.next })
+        }
+        Source::Scroll { path, .. } => scroll_page(path, after),
     }
 }
 
@@ -344,5 +370,546 @@ impl<T: FeedTrigger> Trigger for T {
 
     fn sample(_settings: PollSettings) -> Result<Vec<TriggerEvent>, Error> {
         sample(&T::FEED, crate::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The rules above against an in-memory workspace standing in for Intercom: `Workspace::fetch` takes
+    //! the place of `fetch`, and `Subscription` keeps the cursor between polls as the host does (a
+    //! poll's error leaves it as it was).
+
+    use super::*;
+    use crate::{RateLimit, UpstreamError};
+
+    const UPDATED: Feed = Feed {
+        source: Source::FilteredSearch { path: "/tickets/search", list_key: "tickets" },
+        field: "updated_at",
+        new_only: false,
+        lag_seconds: 300,
+    };
+    const NEW_CONTACT: Feed = Feed {
+        source: Source::SortedSearch { path: "/contacts/search", list_key: "data" },
+        field: "created_at",
+        new_only: true,
+        lag_seconds: 600,
+    };
+    const COMPANY: Feed = Feed {
+        source: Source::Scroll { path: "/companies/scroll", sample_path: "/companies/list" },
+        field: "updated_at",
+        new_only: false,
+        lag_seconds: 60,
+    };
+
+    const T0: u64 = 1_700_000_000;
+    const DAY: u64 = 86_400;
+
+    /// One fetch as `poll_with` made it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Fetched {
+        after: Option<String>,
+        floor: u64,
+        per_page: u32,
+    }
+
+    /// The objects of one workspace, as Intercom would list them.
+    #[derive(Default)]
+    struct Workspace {
+        /// Each object with the instant from which search finds it (search lags the change).
+        objects: Vec<(Value, u64)>,
+        /// The time of the poll in progress: objects indexed later are not found yet.
+        clock: u64,
+        calls: Vec<Fetched>,
+        /// Errors returned instead of a page, by the index of the call in `calls`.
+        failures: BTreeMap<usize, Error>,
+        /// Refuse the next continuation (`after: Some`) as an expired scroll or stale search cursor.
+        refuse_next_continuation: bool,
+    }
+
+    impl Workspace {
+        /// Creates or changes object `id` at `ts` (its `updated_at`; `created_at` too when new), found by
+        /// search at once.
+        fn put(&mut self, id: &str, ts: u64) {
+            self.put_indexed(id, ts, ts);
+        }
+
+        /// Like `put`, but search finds the change only from `indexed_at` on.
+        fn put_indexed(&mut self, id: &str, ts: u64, indexed_at: u64) {
+            let created =
+                self.objects.iter().find(|(o, _)| o["id"] == id).map_or(json!(ts), |(o, _)| o["created_at"].clone());
+            self.objects.retain(|(o, _)| o["id"] != id);
+            self.objects.push((json!({"type": "test", "id": id, "created_at": created, "updated_at": ts}), indexed_at));
+        }
+
+        fn fetch(&mut self, feed: &Feed, after: Option<&str>, floor: u64, per_page: u32) -> Result<Page, Error> {
+            self.calls.push(Fetched { after: after.map(str::to_string), floor, per_page });
+            if let Some(error) = self.failures.remove(&(self.calls.len() - 1)) {
+                return Err(error);
+            }
+            if after.is_some() && std::mem::take(&mut self.refuse_next_continuation) {
+                return Err(crate::error::not_found("scroll_param not found"));
+            }
+            let ts = |o: &Value| o[feed.field].as_u64().unwrap();
+            let mut items: Vec<Value> =
+                self.objects.iter().filter(|(_, indexed)| *indexed <= self.clock).map(|(o, _)| o.clone()).collect();
+            // Search order is undocumented; listing by id keeps it unrelated to the timestamps.
+            items.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            match feed.source {
+                // Contacts: `> floor - 1 day` compares whole days, so it returns up to a day before the floor.
+                Source::SortedSearch { .. } => {
+                    items.retain(|o| ts(o) > floor - DAY);
+                    items.sort_by_key(|o| std::cmp::Reverse(ts(o)));
+                }
+                Source::FilteredSearch { .. } => items.retain(|o| ts(o) >= floor),
+                Source::Scroll { .. } => {}
+            }
+            let start = after.map_or(0, |a| a.strip_prefix("after-").unwrap().parse().unwrap());
+            let page: Vec<Value> = items.iter().skip(start).take(per_page as usize).cloned().collect();
+            let end = start + page.len();
+            let next = match feed.source {
+                // A scroll ends with an empty page.
+                Source::Scroll { .. } => (!page.is_empty()).then(|| format!("after-{end}")),
+                _ => (end < items.len()).then(|| format!("after-{end}")),
+            };
+            Ok(Page { items: page, next })
+        }
+
+        fn fail(&mut self, call: usize, error: Error) {
+            self.failures.insert(call, error);
+        }
+    }
+
+    /// One trigger subscription, with its cursor kept between polls as the host keeps it.
+    struct Subscription {
+        feed: &'static Feed,
+        settings: PollSettings,
+        page_budget: u32,
+        cursor: Option<String>,
+    }
+
+    impl Subscription {
+        fn new(feed: &'static Feed) -> Self {
+            Subscription { feed, settings: PollSettings::default(), page_budget: 10, cursor: None }
+        }
+
+        fn poll(&mut self, workspace: &mut Workspace, now: u64) -> Result<PollOutcome, Error> {
+            workspace.clock = now;
+            let cursor = self.cursor.as_deref().map(|text| serde_json::from_str(text).unwrap());
+            let outcome =
+                poll_with(self.feed, cursor, now, self.page_budget, &self.settings, |feed, after, floor, n| {
+                    workspace.fetch(feed, after, floor, n)
+                })?;
+            self.cursor = Some(outcome.cursor.clone());
+            Ok(outcome)
+        }
+
+        fn state(&self) -> Cursor {
+            serde_json::from_str(self.cursor.as_deref().unwrap()).unwrap()
+        }
+    }
+
+    fn keys(outcome: &PollOutcome) -> Vec<&str> {
+        outcome.events.iter().map(|e| e.dedupe_key.as_str()).collect()
+    }
+
+    fn sorted(mut keys: Vec<String>) -> Vec<String> {
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn first_poll_starts_at_now_and_reports_no_history() {
+        let mut ws = Workspace::default();
+        ws.put("a", T0 - 5 * DAY);
+        ws.put("b", T0 - 1);
+        let mut sub = Subscription::new(&UPDATED);
+
+        let outcome = sub.poll(&mut ws, T0).unwrap();
+        assert!(outcome.events.is_empty(), "history was reported: {:?}", keys(&outcome));
+        assert!(!outcome.backlog);
+        let state = sub.state();
+        assert_eq!((state.v, state.since, state.watermark, state.floor), (CURSOR_VERSION, T0, T0, T0));
+        assert_eq!(state.scan, None);
+        assert!(state.seen.is_empty());
+        // The one scan asked for changes from `now` on.
+        assert_eq!(ws.calls, vec![Fetched { after: None, floor: T0, per_page: 150 }]);
+    }
+
+    #[test]
+    fn first_poll_with_backfill_reports_the_window_only() {
+        let mut ws = Workspace::default();
+        ws.put("old", T0 - 2 * DAY - 1);
+        ws.put("edge", T0 - 2 * DAY);
+        ws.put("recent", T0 - DAY);
+        ws.put("fresh", T0 - 10);
+        let mut sub = Subscription::new(&UPDATED);
+        sub.settings.backfill_days = Some(2);
+
+        let outcome = sub.poll(&mut ws, T0).unwrap();
+        let since = T0 - 2 * DAY;
+        assert_eq!(
+            sorted(keys(&outcome).into_iter().map(String::from).collect()),
+            vec![format!("edge:{since}"), format!("fresh:{}", T0 - 10), format!("recent:{}", T0 - DAY)],
+        );
+        let state = sub.state();
+        assert_eq!((state.since, state.watermark), (since, T0));
+        // The scan is complete, so the floor moves up to the lag window before its start, and only the keys
+        // inside it are kept.
+        assert_eq!(state.floor, T0 - UPDATED.lag_seconds);
+        assert_eq!(state.seen.keys().collect::<Vec<_>>(), vec![&format!("fresh:{}", T0 - 10)]);
+        assert_eq!(ws.calls[0].floor, since);
+
+        // The backfill is not reported again.
+        assert!(sub.poll(&mut ws, T0 + 60).unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn later_poll_reports_each_change_once_keyed_by_id_and_timestamp() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.poll(&mut ws, T0).unwrap();
+        ws.put("a", T0 + 10);
+        ws.put("b", T0 + 20);
+
+        let outcome = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert_eq!(keys(&outcome), vec![format!("a:{}", T0 + 10), format!("b:{}", T0 + 20)]);
+        let a = &outcome.events[0];
+        assert_eq!(a.occurred_at, T0 + 10);
+        let payload: Value = serde_json::from_str(&a.payload).unwrap();
+        assert_eq!(payload, ws.objects[0].0);
+        assert_eq!(sub.state().watermark, T0 + 60);
+
+        // Both changes are still inside the lag window and are read again, but not reported again.
+        let outcome = sub.poll(&mut ws, T0 + 120).unwrap();
+        assert!(outcome.events.is_empty(), "reported twice: {:?}", keys(&outcome));
+        assert_eq!(ws.calls.last().unwrap().floor, T0, "the floor went up to the previous scan's start less the lag");
+        assert_eq!(sub.state().seen.len(), 2);
+    }
+
+    #[test]
+    fn new_only_feeds_key_by_id_and_report_an_object_once() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&NEW_CONTACT);
+        sub.poll(&mut ws, T0).unwrap();
+        ws.put("c1", T0 + 5);
+
+        let outcome = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert_eq!(keys(&outcome), vec!["c1"]);
+        assert_eq!(outcome.events[0].occurred_at, T0 + 5);
+
+        // A change to the contact leaves `created_at` alone: nothing new to report.
+        ws.put("c1", T0 + 90);
+        assert!(sub.poll(&mut ws, T0 + 120).unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn an_object_changed_again_is_reported_again_under_a_new_key() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.poll(&mut ws, T0).unwrap();
+        ws.put("a", T0 + 10);
+        assert_eq!(keys(&sub.poll(&mut ws, T0 + 60).unwrap()), vec![format!("a:{}", T0 + 10)]);
+
+        ws.put("a", T0 + 70);
+        let outcome = sub.poll(&mut ws, T0 + 120).unwrap();
+        assert_eq!(keys(&outcome), vec![format!("a:{}", T0 + 70)]);
+        assert_eq!(outcome.events[0].occurred_at, T0 + 70);
+
+        // Much later, long after both changes left the lag window, a third change is a third event.
+        sub.poll(&mut ws, T0 + 5_000).unwrap();
+        ws.put("a", T0 + 5_010);
+        assert_eq!(keys(&sub.poll(&mut ws, T0 + 5_060).unwrap()), vec![format!("a:{}", T0 + 5_010)]);
+    }
+
+    #[test]
+    fn the_boundary_second_is_inclusive() {
+        let mut ws = Workspace::default();
+        ws.put("at-start", T0);
+        let mut sub = Subscription::new(&UPDATED);
+
+        // A change in the very second the subscription starts is not history.
+        assert_eq!(keys(&sub.poll(&mut ws, T0).unwrap()), vec![format!("at-start:{T0}")]);
+        // A second change in that same second, found later, is reported too; the first is not repeated.
+        ws.put_indexed("same-second", T0, T0 + 30);
+        assert_eq!(keys(&sub.poll(&mut ws, T0 + 60).unwrap()), vec![format!("same-second:{T0}")]);
+    }
+
+    #[test]
+    fn the_lag_window_catches_late_search_results_and_the_floor_is_final() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        let lag = UPDATED.lag_seconds;
+        sub.poll(&mut ws, T0).unwrap();
+        sub.poll(&mut ws, T0 + 1_000).unwrap();
+        assert_eq!(sub.state().floor, T0 + 1_000 - lag);
+
+        let floor = T0 + 1_000 - lag;
+        // Changed before the last scan started, but only found by search now.
+        ws.put_indexed("late", T0 + 900, T0 + 1_100);
+        ws.put_indexed("at-floor", floor, T0 + 1_100);
+        // Changed before the floor: the lag window did not reach back that far.
+        ws.put_indexed("too-late", floor - 1, T0 + 1_100);
+        let outcome = sub.poll(&mut ws, T0 + 1_200).unwrap();
+        assert_eq!(keys(&outcome), vec![format!("at-floor:{floor}"), format!("late:{}", T0 + 900)]);
+        assert!(outcome.events.iter().all(|e| e.occurred_at >= floor));
+        assert_eq!(ws.calls.last().unwrap().floor, floor);
+        // Keys below the new floor are dropped from the cursor, the rest kept.
+        let state = sub.state();
+        assert_eq!(state.floor, T0 + 1_200 - lag);
+        assert_eq!(state.seen.keys().collect::<Vec<_>>(), vec![&format!("late:{}", T0 + 900)]);
+    }
+
+    #[test]
+    fn the_floor_only_grows() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.poll(&mut ws, T0).unwrap();
+        sub.poll(&mut ws, T0 + 1_000).unwrap();
+        let floor = sub.state().floor;
+        assert_eq!(floor, T0 + 1_000 - UPDATED.lag_seconds);
+
+        // A wider lag window from now on does not reopen what was already final.
+        sub.settings.lag_seconds = Some(10 * DAY);
+        ws.put("old", floor - 1);
+        let outcome = sub.poll(&mut ws, T0 + 1_100).unwrap();
+        assert!(outcome.events.is_empty(), "{:?}", keys(&outcome));
+        assert_eq!(sub.state().floor, floor);
+        assert_eq!(ws.calls.last().unwrap().floor, floor);
+    }
+
+    #[test]
+    fn the_page_budget_leaves_a_backlog_that_the_next_poll_finishes() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.settings.per_page = Some(2);
+        sub.page_budget = 2;
+        sub.poll(&mut ws, T0).unwrap();
+        let ids = ["a", "b", "c", "d", "e", "f", "g"];
+        for (i, id) in ids.iter().enumerate() {
+            ws.put(id, T0 + 10 + i as u64);
+        }
+        let expected: Vec<String> =
+            ids.iter().enumerate().map(|(i, id)| format!("{id}:{}", T0 + 10 + i as u64)).collect();
+
+        let start = T0 + 1_000;
+        let calls_before = ws.calls.len();
+        let first = sub.poll(&mut ws, start).unwrap();
+        assert!(first.backlog);
+        assert_eq!(ws.calls.len() - calls_before, 2, "read more pages than the budget");
+        assert_eq!(keys(&first), expected[..4]);
+        let state = sub.state();
+        let scan = state.scan.clone().expect("the unfinished scan is saved");
+        assert_eq!(scan, Scan { started: start, after: Some("after-4".to_string()) });
+        // Unfinished: the watermark and floor stay where the last completed scan left them.
+        assert_eq!((state.watermark, state.floor), (T0, T0));
+
+        let calls_before = ws.calls.len();
+        let second = sub.poll(&mut ws, start + 60).unwrap();
+        assert!(!second.backlog);
+        assert_eq!(ws.calls[calls_before], Fetched { after: Some("after-4".to_string()), floor: T0, per_page: 2 });
+        assert_eq!(keys(&second), expected[4..]);
+        let state = sub.state();
+        assert_eq!(state.scan, None);
+        // The completed scan counts from when it started, not from when it finished.
+        assert_eq!(state.watermark, start);
+        assert_eq!(state.floor, start - UPDATED.lag_seconds);
+
+        // A change made while the backlog was read is in the next scan's window, not skipped.
+        ws.put("during", start + 30);
+        assert_eq!(keys(&sub.poll(&mut ws, start + 180).unwrap()), vec![format!("during:{}", start + 30)]);
+    }
+
+    #[test]
+    fn a_page_budget_of_zero_still_reads_one_page() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.page_budget = 0;
+        sub.poll(&mut ws, T0).unwrap();
+        assert_eq!(ws.calls.len(), 1);
+        assert_eq!(sub.state().scan, None);
+    }
+
+    #[test]
+    fn a_sorted_search_stops_at_the_page_that_passes_the_floor() {
+        let mut ws = Workspace::default();
+        // Within a day before the floor, so the day-granular search still returns them.
+        for i in 0..10 {
+            ws.put(&format!("old{i}"), T0 - 100 - i);
+        }
+        let mut sub = Subscription::new(&NEW_CONTACT);
+        sub.settings.per_page = Some(3);
+        sub.poll(&mut ws, T0).unwrap();
+        assert_eq!(ws.calls.len(), 1, "read past the floor: {:?}", ws.calls);
+        ws.put("new", T0 + 5);
+
+        // Newest first: the first page holds `new` and two contacts older than the floor, so the scan is
+        // complete although the search has more pages.
+        let outcome = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert_eq!(ws.calls.len(), 2, "read past the floor: {:?}", ws.calls);
+        assert!(!outcome.backlog);
+        assert_eq!(keys(&outcome), vec!["new"]);
+        let state = sub.state();
+        assert_eq!((state.watermark, state.scan), (T0 + 60, None));
+    }
+
+    #[test]
+    fn a_filtered_search_or_scroll_reads_every_page() {
+        let mut ws = Workspace::default();
+        // The scroll lists every company, oldest first by id; the one change is on the last page.
+        for i in 0..6 {
+            ws.put(&format!("c{i}"), T0 - 1_000 - i);
+        }
+        let mut sub = Subscription::new(&COMPANY);
+        sub.settings.per_page = Some(2);
+        sub.poll(&mut ws, T0).unwrap();
+        // Three full pages and the empty one that ends the scroll.
+        assert_eq!(ws.calls.len(), 4);
+        ws.put("c9", T0 + 30);
+
+        let outcome = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert_eq!(keys(&outcome), vec![format!("c9:{}", T0 + 30)]);
+        assert_eq!(ws.calls.len(), 9);
+        assert_eq!(sub.state().watermark, T0 + 60);
+    }
+
+    #[test]
+    fn a_failure_on_the_first_page_is_the_error_and_the_cursor_stays() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.poll(&mut ws, T0).unwrap();
+        let before = sub.cursor.clone();
+        ws.put("a", T0 + 10);
+        ws.fail(1, Error::Unauthorized("token revoked".to_string()));
+
+        let error = sub.poll(&mut ws, T0 + 60).err().expect("the poll fails");
+        assert!(matches!(&error, Error::Unauthorized(m) if m == "token revoked"), "{error:?}");
+        assert_eq!(ws.calls.len(), 2, "a 401 is not retried");
+        assert_eq!(sub.cursor, before);
+
+        // The host polls again with the cursor it kept: nothing was lost.
+        assert_eq!(keys(&sub.poll(&mut ws, T0 + 120).unwrap()), vec![format!("a:{}", T0 + 10)]);
+        assert_eq!(sub.state().watermark, T0 + 120);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_a_bounded_number_of_times() {
+        let server_error = || crate::error::upstream(502, "bad_gateway", "Bad Gateway");
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.poll(&mut ws, T0).unwrap();
+        ws.put("a", T0 + 10);
+
+        // Fails twice, then answers: the poll goes through.
+        ws.fail(1, server_error());
+        ws.fail(2, server_error());
+        assert_eq!(keys(&sub.poll(&mut ws, T0 + 60).unwrap()), vec![format!("a:{}", T0 + 10)]);
+        assert_eq!(ws.calls.len(), 4);
+        assert!(ws.calls[1..].iter().all(|c| c == &ws.calls[1]), "a retry is the same request");
+
+        // Fails 1 + PAGE_RETRIES times: that is the poll's error.
+        let before = sub.cursor.clone();
+        ws.put("b", T0 + 70);
+        let from = ws.calls.len();
+        for call in from..from + 1 + PAGE_RETRIES as usize {
+            ws.fail(call, server_error());
+        }
+        let error = sub.poll(&mut ws, T0 + 120).err().expect("the poll fails");
+        assert!(matches!(&error, Error::Upstream(UpstreamError { status: 502, .. })), "{error:?}");
+        assert_eq!(ws.calls.len() - from, 1 + PAGE_RETRIES as usize);
+        assert_eq!(sub.cursor, before);
+    }
+
+    #[test]
+    fn a_failure_after_some_pages_keeps_the_progress() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&UPDATED);
+        sub.settings.per_page = Some(2);
+        sub.poll(&mut ws, T0).unwrap();
+        for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            ws.put(id, T0 + 10 + i as u64);
+        }
+        // The second page of the next poll is rate limited.
+        ws.fail(2, Error::RateLimited(RateLimit { message: "slow down".to_string(), retry_after_seconds: Some(10) }));
+
+        let first = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert!(first.backlog);
+        assert_eq!(keys(&first), vec![format!("a:{}", T0 + 10), format!("b:{}", T0 + 11)]);
+        let state = sub.state();
+        assert_eq!(state.scan, Some(Scan { started: T0 + 60, after: Some("after-2".to_string()) }));
+        assert_eq!(state.watermark, T0);
+
+        let from = ws.calls.len();
+        let second = sub.poll(&mut ws, T0 + 120).unwrap();
+        assert!(!second.backlog);
+        assert_eq!(ws.calls[from].after.as_deref(), Some("after-2"), "the failed page is read again");
+        assert_eq!(keys(&second), vec![format!("c:{}", T0 + 12), format!("d:{}", T0 + 13), format!("e:{}", T0 + 14)]);
+        assert_eq!(sub.state().watermark, T0 + 60);
+    }
+
+    #[test]
+    fn a_refused_continuation_restarts_the_scan_without_repeats() {
+        let mut ws = Workspace::default();
+        let mut sub = Subscription::new(&COMPANY);
+        sub.settings.per_page = Some(2);
+        sub.page_budget = 1;
+        sub.poll(&mut ws, T0).unwrap();
+        assert_eq!(sub.state().scan, None);
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            ws.put(id, T0 + 10 + i as u64);
+        }
+
+        let first = sub.poll(&mut ws, T0 + 60).unwrap();
+        assert!(first.backlog);
+        assert_eq!(keys(&first), vec![format!("a:{}", T0 + 10), format!("b:{}", T0 + 11)]);
+
+        // The scroll expired between polls: the scan starts over and only `c` is new.
+        ws.refuse_next_continuation = true;
+        sub.page_budget = 10;
+        let from = ws.calls.len();
+        let second = sub.poll(&mut ws, T0 + 120).unwrap();
+        assert_eq!(ws.calls[from].after.as_deref(), Some("after-2"));
+        assert_eq!(ws.calls[from + 1].after, None, "the scan restarts from the first page");
+        assert_eq!(keys(&second), vec![format!("c:{}", T0 + 12)]);
+        assert!(!second.backlog);
+        assert_eq!(sub.state().watermark, T0 + 60, "the restarted scan keeps its start");
+    }
+
+    #[test]
+    fn objects_without_a_timestamp_or_an_id_are_skipped_and_numeric_ids_are_text() {
+        let items = vec![
+            json!({"id": 42, "updated_at": T0 + 1}),
+            json!({"id": "x", "updated_at": (T0 + 2).to_string()}),
+            json!({"id": "", "updated_at": T0 + 3}),
+            json!({"updated_at": T0 + 4}),
+            json!({"id": "no-ts"}),
+            json!({"id": "null-ts", "updated_at": null}),
+        ];
+        // One scroll page with all of them, then the empty page that ends the scroll.
+        let mut pages = vec![Page { items: Vec::new(), next: None }, Page { items, next: Some("p2".to_string()) }];
+        let outcome =
+            poll_with(&COMPANY, None, T0, 5, &PollSettings::default(), |_, _, _, _| Ok(pages.pop().unwrap())).unwrap();
+        assert_eq!(keys(&outcome), vec![format!("42:{}", T0 + 1), format!("x:{}", T0 + 2)]);
+        assert!(pages.is_empty());
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_this_modules_is_refused() {
+        let no_fetch = |_: &Feed, _: Option<&str>, _: u64, _: u32| -> Result<Page, Error> { panic!("fetched") };
+        let settings = PollSettings::default();
+        let foreign = json!({"page": 3});
+        assert!(matches!(poll_with(&UPDATED, Some(foreign), T0, 1, &settings, no_fetch), Err(Error::Internal(_))));
+        let future = json!({"v": 2, "since": T0, "watermark": T0, "floor": T0, "seen": {}, "scan": null});
+        assert!(matches!(poll_with(&UPDATED, Some(future), T0, 1, &settings, no_fetch), Err(Error::Internal(_))));
+        let settings = PollSettings { per_page: Some(151), ..PollSettings::default() };
+        let error = poll_with(&UPDATED, None, T0, 1, &settings, no_fetch).err().unwrap();
+        assert!(matches!(&error, Error::InvalidInput(f) if f.field == "per_page"), "{error:?}");
+    }
+
+    #[test]
+    fn the_seen_keys_are_trimmed_to_the_newest() {
+        let mut seen: BTreeMap<String, u64> = (0..MAX_SEEN as u64 + 5).map(|i| (format!("k{i}"), T0 + i)).collect();
+        trim_seen(&mut seen);
+        assert_eq!(seen.len(), MAX_SEEN);
+        assert_eq!(seen.values().min(), Some(&(T0 + 5)));
     }
 }
