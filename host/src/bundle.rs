@@ -11,52 +11,17 @@ use crate::runtime::{LoadedComponent, Runtime};
 use anyhow::{Context, Result, bail};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use ed25519_dalek::VerifyingKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use switchyard_manifest::verify_manifest_signature;
 
-pub const MANIFEST_FILE: &str = "bundle.toml";
-pub const SIGNATURE_FILE: &str = "bundle.sig";
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub bundle: BundleInfo,
-    #[serde(rename = "component", default)]
-    pub components: Vec<ComponentEntry>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BundleInfo {
-    pub name: String,
-    pub version: semver::Version,
-    /// The version of the `switchyard:connector` WIT package the components were built against.
-    pub wit: semver::Version,
-    /// Hosts the components may reach besides their connection's own origin.
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ComponentEntry {
-    pub key: String,
-    pub kind: EntryKind,
-    pub version: semver::Version,
-    pub file: String,
-    pub sha256: String,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryKind {
-    Action,
-    Trigger,
-}
+// The bundle format is defined once, in the switchyard-manifest crate (xtask writes it with the same types).
+pub use switchyard_manifest::{
+    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, SignatureFile, key_id,
+    sha256_hex, sign_manifest,
+};
 
 impl From<EntryKind> for ComponentKind {
     fn from(kind: EntryKind) -> Self {
@@ -97,26 +62,9 @@ fn read_manifest_bytes(dir: &Dir, root: &Path) -> Result<(Manifest, Vec<u8>)> {
         .with_context(|| format!("{}: cannot read {MANIFEST_FILE}; is this a bundle directory?", root.display()))?;
     let text = std::str::from_utf8(&bytes)
         .with_context(|| format!("{}: {MANIFEST_FILE} is not UTF-8 text", root.display()))?;
-    let manifest = toml::from_str(text).with_context(|| format!("{}: {MANIFEST_FILE} is malformed", root.display()))?;
+    let manifest =
+        Manifest::parse(text).with_context(|| format!("{}: {MANIFEST_FILE} is malformed", root.display()))?;
     Ok((manifest, bytes))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// `bundle.sig`: who signed `bundle.toml` and the signature, hex encoded.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignatureFile {
-    /// Always "ed25519".
-    pub algorithm: String,
-    /// [`key_id`] of the public key.
-    pub key_id: String,
-    /// The 32-byte ed25519 public key.
-    pub public_key: String,
-    /// The 64-byte signature over the bytes of `bundle.toml`.
-    pub signature: String,
 }
 
 /// A verified signer of a bundle.
@@ -124,23 +72,6 @@ pub struct SignatureFile {
 pub struct Signer {
     pub key_id: String,
     pub public_key: VerifyingKey,
-}
-
-/// A short, stable name for a public key: the first 16 hex digits of the sha256 of its 32 bytes.
-/// `cargo xtask keygen` prints the same id.
-pub fn key_id(key: &VerifyingKey) -> String {
-    sha256_hex(key.as_bytes())[..16].to_string()
-}
-
-/// Signs manifest bytes (what `cargo xtask build --sign` does; used by tests and tools).
-pub fn sign_manifest(key: &SigningKey, manifest: &[u8]) -> SignatureFile {
-    let public = key.verifying_key();
-    SignatureFile {
-        algorithm: "ed25519".into(),
-        key_id: key_id(&public),
-        public_key: hex::encode(public.as_bytes()),
-        signature: hex::encode(key.sign(manifest).to_bytes()),
-    }
 }
 
 /// Parses a public key file: 64 hex digits (whitespace and `#` comment lines ignored).
@@ -163,26 +94,9 @@ fn verify_signature(dir: &Dir, root: &Path, manifest: &[u8]) -> Result<Option<Si
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read {SIGNATURE_FILE}", root.display())),
     };
     let shown = format!("{}/{SIGNATURE_FILE}", root.display());
-    let file: SignatureFile = toml::from_str(&text).with_context(|| format!("{shown} is malformed"))?;
-    if file.algorithm != "ed25519" {
-        bail!("{shown}: algorithm {:?} is not supported (only \"ed25519\")", file.algorithm);
-    }
-    let public_key = parse_public_key(&file.public_key, &shown)?;
-    let id = key_id(&public_key);
-    if id != file.key_id {
-        bail!("{shown}: key_id {} does not belong to its public key (whose id is {id})", file.key_id);
-    }
-    let signature: [u8; 64] = hex::decode(&file.signature)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .with_context(|| format!("{shown}: signature must be 128 hex digits"))?;
-    public_key.verify_strict(manifest, &Signature::from_bytes(&signature)).map_err(|_| {
-        anyhow::anyhow!(
-            "{shown}: the signature by key {id} does not match {MANIFEST_FILE}: the bundle was modified after \
-             it was signed, or signed with another key; it is refused"
-        )
-    })?;
-    Ok(Some(Signer { key_id: id, public_key }))
+    let file = SignatureFile::parse(&text).with_context(|| format!("{shown} is malformed"))?;
+    let public_key = verify_manifest_signature(&file, manifest).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    Ok(Some(Signer { key_id: key_id(&public_key), public_key }))
 }
 
 /// Which signers the host accepts. Empty: any bundle, signed or not (a bad signature is still refused).
@@ -261,7 +175,7 @@ pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path) -> Result<Bundl
                 entry.sha256
             );
         }
-        let loaded = runtime.load(&shown, &wasm, &actual, entry.kind.into(), policy.clone()).await?;
+        let loaded = runtime.load(&shown, &wasm, &actual, entry.kind.into(), entry.effect, policy.clone()).await?;
         let described = &loaded.description;
         if described.key != entry.key
             || described.version != entry.version.to_string()
@@ -293,5 +207,16 @@ impl Bundle {
                 self.root.display()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_serves_the_contract_version_bundles_are_built_against() {
+        assert_eq!(bindings::WIT_VERSION, switchyard_manifest::WIT_VERSION);
+        assert!(wit_compatible(&switchyard_manifest::WIT_VERSION.parse().unwrap()));
     }
 }

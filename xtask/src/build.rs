@@ -4,55 +4,37 @@
 
 use crate::{cargo, status};
 use anyhow::{Context, Result, bail};
-use ed25519_dalek::{Signer, SigningKey};
-use serde::{Deserialize, Serialize};
+use ed25519_dalek::SigningKey;
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+// The bundle format, shared with the host (host/manifest).
+use switchyard_manifest::{
+    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, WIT_VERSION, key_id,
+    sha256_hex, sign_manifest,
+};
 
 pub const WASM_TARGET: &str = "wasm32-wasip2";
-/// The WIT package version the components are built against (see wit/).
-const WIT_VERSION: &str = "0.1.0";
-
-#[derive(Serialize)]
-struct Manifest {
-    bundle: BundleInfo,
-    component: Vec<ComponentEntry>,
-}
-
-#[derive(Serialize)]
-struct BundleInfo {
-    name: String,
-    version: String,
-    wit: String,
-    allowed_hosts: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct ComponentEntry {
-    key: String,
-    kind: String,
-    version: String,
-    file: String,
-    sha256: String,
-}
 
 struct Crate {
     package: String,
     lib_name: String,
     key: String,
-    kind: String,
-    version: String,
+    kind: EntryKind,
+    effect: Effect,
+    version: semver::Version,
 }
 
 /// A built component waiting to be written into a bundle.
 struct Built {
     key: String,
-    kind: String,
-    version: String,
+    kind: EntryKind,
+    effect: Effect,
+    version: semver::Version,
     wasm: Vec<u8>,
 }
 
@@ -148,7 +130,7 @@ fn build_cargo(root: &Path, manifest: &Path) -> Result<BuiltSet> {
     for c in crates {
         let wasm_path = out_dir.join(format!("{}.wasm", c.lib_name));
         let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
-        components.push(Built { key: c.key, kind: c.kind, version: c.version, wasm });
+        components.push(Built { key: c.key, kind: c.kind, effect: c.effect, version: c.version, wasm });
     }
     Ok(BuiltSet { components, settings })
 }
@@ -172,7 +154,10 @@ fn write_bundles(built: BuiltSet, bundles_dir: &Path, out: Option<&Path>, sign: 
     let mut names = Vec::new();
     for (name, members) in by_bundle {
         let settings = built.settings.get(&name);
-        let version = settings.and_then(|s| s.version.clone()).unwrap_or_else(|| "0.1.0".to_string());
+        let version = match settings.and_then(|s| s.version.as_deref()) {
+            Some(v) => v.parse().with_context(|| format!("bundle {name}: version {v:?} is not semver"))?,
+            None => semver::Version::new(0, 1, 0),
+        };
         let allowed_hosts = settings.map(|s| s.allowed_hosts.clone()).unwrap_or_default();
         let dir = out.map(Path::to_path_buf).unwrap_or_else(|| bundles_dir.join(&name));
         if dir.exists() {
@@ -186,20 +171,26 @@ fn write_bundles(built: BuiltSet, bundles_dir: &Path, out: Option<&Path>, sign: 
             entries.push(ComponentEntry {
                 key: c.key,
                 kind: c.kind,
+                effect: c.effect,
                 version: c.version,
                 file,
-                sha256: hex::encode(Sha256::digest(&c.wasm)),
+                sha256: sha256_hex(&c.wasm),
             });
         }
         let manifest = Manifest {
-            bundle: BundleInfo { name: name.clone(), version, wit: WIT_VERSION.into(), allowed_hosts },
-            component: entries,
+            bundle: BundleInfo {
+                name: name.clone(),
+                version,
+                wit: WIT_VERSION.parse().expect("WIT_VERSION is semver"),
+                allowed_hosts,
+            },
+            components: entries,
         };
-        let text = toml::to_string_pretty(&manifest)?;
-        std::fs::write(dir.join("bundle.toml"), &text)?;
+        let text = manifest.to_toml()?;
+        std::fs::write(dir.join(MANIFEST_FILE), &text)?;
         if let Some(key) = &key {
             let signature = sign_manifest(key, text.as_bytes());
-            std::fs::write(dir.join("bundle.sig"), toml::to_string_pretty(&signature)?)?;
+            std::fs::write(dir.join(SIGNATURE_FILE), signature.to_toml()?)?;
         }
         names.push(name);
     }
@@ -273,25 +264,58 @@ fn component_crates(metadata: &Value) -> Result<Vec<Crate>> {
         let name = package["name"].as_str().unwrap_or_default().to_string();
         let key = meta["key"].as_str().with_context(|| format!("{name}: metadata.switchyard.key missing"))?;
         let kind = meta["kind"].as_str().with_context(|| format!("{name}: metadata.switchyard.kind missing"))?;
-        if kind != "action" && kind != "trigger" {
-            bail!("{name}: metadata.switchyard.kind must be \"action\" or \"trigger\", not {kind:?}");
-        }
+        let kind = entry_kind(kind).with_context(|| format!("{name}: metadata.switchyard.kind"))?;
+        let effect = match meta.get("effect") {
+            None => None,
+            Some(Value::String(effect)) => Some(effect.as_str()),
+            Some(other) => {
+                bail!("{name}: metadata.switchyard.effect must be \"read\", \"idempotent\" or \"write\", not {other}")
+            }
+        };
+        let effect = declared_effect(&name, "metadata.switchyard.effect", kind, effect)?;
+        let version = package["version"].as_str().unwrap_or("0.0.0");
+        let version = version.parse().with_context(|| format!("{name}: version {version:?} is not semver"))?;
         let lib_name = package["targets"]
             .as_array()
             .and_then(|t| t.iter().find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib"))))
             .and_then(|t| t["name"].as_str())
             .with_context(|| format!("{name}: a component crate needs crate-type = [\"cdylib\"]"))?
             .replace('-', "_");
-        crates.push(Crate {
-            package: name,
-            lib_name,
-            key: key.to_string(),
-            kind: kind.to_string(),
-            version: package["version"].as_str().unwrap_or("0.0.0").to_string(),
-        });
+        crates.push(Crate { package: name, lib_name, key: key.to_string(), kind, effect, version });
     }
     crates.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(crates)
+}
+
+fn entry_kind(kind: &str) -> Result<EntryKind> {
+    match kind {
+        "action" => Ok(EntryKind::Action),
+        "trigger" => Ok(EntryKind::Trigger),
+        other => bail!("must be \"action\" or \"trigger\", not {other:?}"),
+    }
+}
+
+/// The effect a component declares (`field` of `owner`, named in messages). A trigger only reads; an
+/// action that declares none counts as a write (the host never sends it again by itself), with a note.
+fn declared_effect(owner: &str, field: &str, kind: EntryKind, declared: Option<&str>) -> Result<Effect> {
+    let effect = match declared {
+        None => None,
+        Some(text) => Some(text.parse::<Effect>().map_err(|e| anyhow::anyhow!("{owner}: {field}: {e}"))?),
+    };
+    match (kind, effect) {
+        (EntryKind::Trigger, None | Some(Effect::Read)) => Ok(Effect::Read),
+        (EntryKind::Trigger, Some(other)) => {
+            bail!("{owner}: {field} is \"{other}\", but a trigger only reads: declare \"read\" or leave it out")
+        }
+        (EntryKind::Action, Some(effect)) => Ok(effect),
+        (EntryKind::Action, None) => {
+            eprintln!(
+                "xtask: note: {owner} declares no {field} (\"read\", \"idempotent\" or \"write\"); \
+                 it counts as \"write\""
+            );
+            Ok(Effect::Write)
+        }
+    }
 }
 
 /// The manifest of a component written in a language other than Rust.
@@ -312,6 +336,9 @@ struct LanguageManifest {
 struct ForeignComponent {
     key: String,
     kind: String,
+    /// "read", "idempotent" or "write" (see `declared_effect`).
+    #[serde(default)]
+    effect: Option<String>,
     version: String,
     language: String,
     /// Python: the module defining the exported class.
@@ -326,9 +353,11 @@ fn build_foreign(root: &Path, dir: &Path) -> Result<BuiltSet> {
     let manifest: LanguageManifest =
         toml::from_str(&text).with_context(|| format!("{} is malformed", manifest_path.display()))?;
     let c = &manifest.component;
-    if c.kind != "action" && c.kind != "trigger" {
-        bail!("{}: component.kind must be \"action\" or \"trigger\", not {:?}", manifest_path.display(), c.kind);
-    }
+    let shown = manifest_path.display().to_string();
+    let kind = entry_kind(&c.kind).with_context(|| format!("{shown}: component.kind"))?;
+    let effect = declared_effect(&shown, "component.effect", kind, c.effect.as_deref())?;
+    let version =
+        c.version.parse().with_context(|| format!("{shown}: component.version {:?} is not semver", c.version))?;
     let (bundle_name, _) = c
         .key
         .split_once('/')
@@ -341,10 +370,7 @@ fn build_foreign(root: &Path, dir: &Path) -> Result<BuiltSet> {
     };
     let mut settings = BTreeMap::new();
     settings.insert(bundle_name.to_string(), manifest.bundle);
-    Ok(BuiltSet {
-        components: vec![Built { key: c.key.clone(), kind: c.kind.clone(), version: c.version.clone(), wasm }],
-        settings,
-    })
+    Ok(BuiltSet { components: vec![Built { key: c.key.clone(), kind, effect, version, wasm }], settings })
 }
 
 /// Builds a Python component with componentize-py against the repository's wit/. The result is
@@ -420,30 +446,6 @@ fn ensure_componentize_py(root: &Path) -> Result<PathBuf> {
     Ok(tool)
 }
 
-/// `bundle.sig`, the same format the host reads (host/src/bundle.rs `SignatureFile`).
-#[derive(Serialize)]
-struct SignatureFile {
-    algorithm: String,
-    key_id: String,
-    public_key: String,
-    signature: String,
-}
-
-/// The first 16 hex digits of the sha256 of the public key (the host shows the same id).
-pub fn key_id(key: &ed25519_dalek::VerifyingKey) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))[..16].to_string()
-}
-
-fn sign_manifest(key: &SigningKey, manifest: &[u8]) -> SignatureFile {
-    let public = key.verifying_key();
-    SignatureFile {
-        algorithm: "ed25519".into(),
-        key_id: key_id(&public),
-        public_key: hex::encode(public.as_bytes()),
-        signature: hex::encode(key.sign(manifest).to_bytes()),
-    }
-}
-
 /// Reads a key file written by `cargo xtask keygen`: the 32-byte secret as 64 hex digits (`#` lines ignored).
 fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the signing key {}", path.display()))?;
@@ -495,6 +497,7 @@ fn version_echo_next(root: &Path) -> Result<PathBuf> {
             package: "testing-version-echo-next",
             version: "1.1.0",
             key: "testing/version-echo",
+            effect: "read",
             bundle_version: "0.2.0",
             allowed_hosts: &[],
         },

@@ -9,9 +9,20 @@ pub struct CrateSpec<'a> {
     pub version: &'a str,
     /// `connector/name`.
     pub key: &'a str,
+    /// "read", "idempotent" or "write" (see [`EFFECT_COMMENT`]).
+    pub effect: &'a str,
     pub bundle_version: &'a str,
     pub allowed_hosts: &'a [&'a str],
 }
+
+/// Written above `effect` in a new crate's Cargo.toml: what the three values mean to the host.
+pub const EFFECT_COMMENT: &str = "\
+# What the action does to the outside world, which decides whether the host may send it again by itself:
+#   \"read\"       only reads; retried after a transient failure or a crash
+#   \"idempotent\" sending it twice leaves the same state as once (setting fields, tagging, upserts); retried too
+#   \"write\"      creates something each time, or destroys something; never sent again by itself when its
+#                outcome is unknown (the run waits for an operator: `switchyard runs retry` or `runs skip`)
+# Leaving it out means \"write\".";
 
 /// The Cargo.toml of an out-of-tree component crate: its own workspace (so it builds outside
 /// Switchyard's), the SDK by path, the bundle's settings, and the release profile every component uses.
@@ -29,6 +40,8 @@ publish = false
 [package.metadata.switchyard]
 key = "{key}"
 kind = "action"
+{effect_comment}
+effect = "{effect}"
 
 [lib]
 crate-type = ["cdylib"]
@@ -60,6 +73,8 @@ debug = false
         package = spec.package,
         version = spec.version,
         key = spec.key,
+        effect_comment = EFFECT_COMMENT,
+        effect = spec.effect,
         sdk = sdk.display().to_string(),
         bundle_version = spec.bundle_version,
         hosts = hosts.join(", "),
@@ -123,6 +138,8 @@ license.workspace = true
 [package.metadata.switchyard]
 key = "{key}"
 kind = "action"
+{EFFECT_COMMENT}
+effect = "write"
 
 [lib]
 crate-type = ["cdylib"]
@@ -142,6 +159,7 @@ serde_json.workspace = true
                 package: &package,
                 version: "0.1.0",
                 key: &key,
+                effect: "write",
                 bundle_version: "0.1.0",
                 allowed_hosts: &hosts,
             },

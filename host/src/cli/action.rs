@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum ActionCommand {
-    /// List the components of a bundle: key, kind, version.
+    /// List the components of a bundle: key, kind, effect (read, idempotent or write), version.
     List {
         #[command(flatten)]
         bundle: BundleArg,
@@ -17,7 +17,7 @@ pub enum ActionCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print a component's description: its input fields as JSON Schema and a sample output.
+    /// Print a component's description: its effect, its input fields as JSON Schema and a sample output.
     Describe {
         /// The component key, e.g. intercom/find-contact.
         key: String,
@@ -49,16 +49,17 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                 let rows: Vec<_> = bundle
                     .components
                     .values()
-                    .map(|c| serde_json::json!({"key": c.key(), "kind": kind_name(c.kind()), "version": c.description.version, "name": c.description.name}))
+                    .map(|c| serde_json::json!({"key": c.key(), "kind": kind_name(c.kind()), "effect": c.effect.as_str(), "version": c.description.version, "name": c.description.name}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows).context("printing")?);
             } else {
-                println!("{:<36} {:<8} {:<9} NAME", "KEY", "KIND", "VERSION");
+                println!("{:<36} {:<8} {:<10} {:<9} NAME", "KEY", "KIND", "EFFECT", "VERSION");
                 for c in bundle.components.values() {
                     println!(
-                        "{:<36} {:<8} {:<9} {}",
+                        "{:<36} {:<8} {:<10} {:<9} {}",
                         c.key(),
                         kind_name(c.kind()),
+                        c.effect.as_str(),
                         c.description.version,
                         c.description.name
                     );
@@ -75,6 +76,8 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                 "name": d.name,
                 "version": d.version,
                 "kind": kind_name(d.kind),
+                // From the manifest: a read or idempotent step may be sent again after a failure, a write not.
+                "effect": c.effect.as_str(),
                 "summary": d.summary,
                 "input_schema": serde_json::from_str::<serde_json::Value>(&d.input_schema).context("input schema")?,
                 "sample_output": serde_json::from_str::<serde_json::Value>(&d.sample_output).context("sample output")?,

@@ -43,6 +43,8 @@ pub struct LoadedComponent {
     /// The file it was loaded from, for messages.
     pub file: String,
     pub policy: Arc<HostPolicy>,
+    /// What it does to the outside world (from its manifest entry): whether a failed step may be sent again.
+    pub effect: switchyard_manifest::Effect,
     key: Arc<str>,
     prepared: Prepared,
     input_validator: jsonschema::Validator,
@@ -302,6 +304,7 @@ impl Runtime {
         wasm: &[u8],
         sha256: &str,
         kind: ComponentKind,
+        effect: switchyard_manifest::Effect,
         policy: Arc<HostPolicy>,
     ) -> Result<LoadedComponent> {
         let component = self
@@ -356,6 +359,7 @@ impl Runtime {
             sha256: sha256.to_string(),
             file: file.to_string(),
             policy,
+            effect,
             prepared,
             input_validator,
         })
