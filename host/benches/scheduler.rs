@@ -6,7 +6,6 @@
 //! Knobs: SWITCHYARD_BENCH_SUBS (default 10000), SWITCHYARD_BENCH_SECONDS (measured span, default 60).
 
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -114,10 +113,9 @@ fn main() -> anyhow::Result<()> {
         }
         println!("  added in {:.1} s", started.elapsed().as_secs_f64());
 
-        let components: HashMap<String, _> = loaded.components.clone().into_iter().collect();
-        let lookup: scheduler::ComponentLookup = Arc::new(move |key: &str| components.get(key).cloned());
         let config = SchedulerConfig { page_budget: 1, max_concurrent_polls: 64, ..SchedulerConfig::default() };
-        let handle = scheduler::start(store.clone(), runtime.clone(), lookup, Arc::new(EnvConnections), config);
+        let handle =
+            scheduler::start(store.clone(), runtime.clone(), Arc::new(loaded), Arc::new(EnvConnections), config);
 
         // Warm-up: the first polls are spread over one interval.
         let warmup = Duration::from_secs(u64::from(INTERVAL_SECS) + 5);

@@ -210,6 +210,77 @@ impl Bundle {
     }
 }
 
+/// A bundle directory is a component source: the key must be in it, of the right kind, and its
+/// version must meet the requirement.
+impl crate::runtime::Components for Bundle {
+    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.pick(key, version, ComponentKind::Action)
+    }
+
+    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.pick(key, version, ComponentKind::Trigger)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.components.keys().cloned().collect()
+    }
+}
+
+impl Bundle {
+    fn pick(&self, key: &str, requirement: Option<&str>, kind: ComponentKind) -> Result<Arc<LoadedComponent>> {
+        let component = self.component(key)?;
+        if component.kind() != kind {
+            return Err(bindings::wrong_kind(key, component.kind(), kind));
+        }
+        if let Some(requirement) = requirement {
+            let req = semver::VersionReq::parse(requirement).map_err(|e| {
+                anyhow::anyhow!("version requirement {requirement:?} is not valid semver ({e}); write e.g. ^0.1")
+            })?;
+            let version = semver::Version::parse(&component.description.version)
+                .with_context(|| format!("{key} has a version that is not semver"))?;
+            if !req.matches(&version) {
+                bail!("{key} is version {version}, which does not meet the requirement {requirement}");
+            }
+        }
+        Ok(component.clone())
+    }
+}
+
+/// Several bundle directories as one component source (the first that has the key wins): the
+/// daemon's `--bundle DIR` development override.
+pub struct Bundles(pub Vec<Bundle>);
+
+impl Bundles {
+    pub async fn load(runtime: &Runtime, dirs: &[PathBuf]) -> Result<Bundles> {
+        let mut loaded = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            loaded.push(load(runtime, dir).await?);
+        }
+        Ok(Bundles(loaded))
+    }
+
+    fn find(&self, key: &str) -> Result<&Bundle> {
+        self.0.iter().find(|b| b.components.contains_key(key)).ok_or_else(|| {
+            let dirs: Vec<String> = self.0.iter().map(|b| b.root.display().to_string()).collect();
+            anyhow::anyhow!("no loaded bundle has the component {key} (loaded: {})", dirs.join(", "))
+        })
+    }
+}
+
+impl crate::runtime::Components for Bundles {
+    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.find(key)?.action(key, version)
+    }
+
+    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.find(key)?.trigger(key, version)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.0.iter().flat_map(|b| b.components.keys().cloned()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,72 @@ impl RateWaits {
     }
 }
 
+/// Write requests an invocation sent that were never answered: no status came back because the
+/// transport failed after the request may have been written, a timeout fired, or the invocation was
+/// stopped mid-request. While any is open, a failed invocation's outcome is unknown: the service may
+/// have applied the write. (A request refused before sending, or whose connection could not even be
+/// opened, is not counted: it cannot have reached the service.)
+#[derive(Clone, Debug, Default)]
+pub struct UnansweredWrites(Arc<std::sync::atomic::AtomicU32>);
+
+impl UnansweredWrites {
+    pub fn count(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn sent(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn answered(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Whether a request may change something at the service. Intercom's searches are POSTs that only read.
+pub fn is_write(method: Method, url: &Url) -> bool {
+    match method {
+        Method::Get => false,
+        Method::Post => !url.path().ends_with("/search"),
+        Method::Put | Method::Patch | Method::Delete => true,
+    }
+}
+
+/// The invocation's wall-clock deadline as its requests see it: a request is given at most the time
+/// the deadline has left (less a margin for the component to report the failure), so the HTTP client
+/// gives up on a slow answer before the deadline stops the component mid-request. Time spent waiting
+/// for the rate budget moves the deadline, as it does for the invocation itself.
+#[derive(Clone, Debug)]
+pub struct RequestDeadline {
+    started: Instant,
+    deadline: Duration,
+    allowance: Duration,
+}
+
+impl RequestDeadline {
+    /// What the deadline leaves a request that starts now.
+    const MARGIN: Duration = Duration::from_millis(250);
+
+    pub fn new(deadline: Duration, allowance: Duration) -> RequestDeadline {
+        RequestDeadline { started: Instant::now(), deadline, allowance }
+    }
+
+    fn remaining(&self, waits: &RateWaits) -> Duration {
+        let ends = self.started + self.deadline + waits.total().min(self.allowance);
+        ends.saturating_duration_since(Instant::now()).saturating_sub(Self::MARGIN).max(Duration::from_millis(10))
+    }
+}
+
+/// What one invocation's requests share.
+#[derive(Clone, Debug, Default)]
+pub struct CallState {
+    /// Time spent waiting for the workspace's rate budget (the deadline does not count it).
+    pub rate_waits: RateWaits,
+    pub unanswered_writes: UnansweredWrites,
+    /// `None`: no invocation deadline (the host's own calls, such as `GET /me`).
+    pub deadline: Option<RequestDeadline>,
+}
+
 /// The shared HTTP client and its limits.
 pub struct OutboundHttp {
     client: reqwest::Client,
@@ -128,14 +194,16 @@ impl OutboundHttp {
     }
 
     /// Sends a component's request. Any HTTP status is an `Ok` response; an `Err` is a request the
-    /// host refused or could not complete. Time spent waiting for the rate budget is added to `waits`.
+    /// host refused or could not complete. Time spent waiting for the rate budget is added to the
+    /// call's rate waits; a write sent without an answer stays counted in its unanswered writes.
     pub async fn send(
         &self,
         connection: &Connection,
         policy: &HostPolicy,
         request: Request,
-        waits: &RateWaits,
+        call: &CallState,
     ) -> Result<Response, ComponentError> {
+        let waits = &call.rate_waits;
         for (name, _) in &request.headers {
             if FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(ComponentError::Forbidden(format!(
@@ -185,7 +253,27 @@ impl OutboundHttp {
             if let Some(body) = &request.body {
                 builder = builder.header("content-type", "application/json").body(body.clone());
             }
-            let response = builder.send().await.map_err(|e| transport_error(&host, e))?;
+            if let Some(deadline) = &call.deadline {
+                builder = builder.timeout(deadline.remaining(waits).min(self.limits.http_timeout));
+            }
+            let write = is_write(request.method, &url);
+            if write {
+                call.unanswered_writes.sent();
+            }
+            let response = match builder.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    // A connection that could not be opened carried nothing; any other failure may
+                    // have come after the request was written.
+                    if write && error.is_connect() {
+                        call.unanswered_writes.answered();
+                    }
+                    return Err(transport_error(&host, error));
+                }
+            };
+            if write {
+                call.unanswered_writes.answered();
+            }
             let status = response.status().as_u16();
             if let (Some(ws), Some(permit)) = (&workspace, permit) {
                 ws.observe(permit, status, response.headers());

@@ -8,6 +8,7 @@
 //! - [`store`]: the embedded SQLite database (sqlx) and its migrations.
 //! - [`workflow`]: workflow files, their validation, runs and run history.
 //! - [`auth`]: named connections, encrypted secrets, OAuth 2.0 and Intercom regions.
+//! - [`service`]: the daemon (`switchyard run`): components, connections, scheduler, workflow runner.
 //! - [`cli`]: the `switchyard` command line.
 
 pub mod auth;
@@ -17,5 +18,6 @@ pub mod http;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;
+pub mod service;
 pub mod store;
 pub mod workflow;

@@ -140,7 +140,7 @@ impl Installed {
         };
         let resolved = self.resolve(&text.parse()?)?;
         if resolved.component.kind() != kind {
-            bail!("{key} is an installed {}, not a {}", kind_name(resolved.component.kind()), kind_name(kind));
+            return Err(crate::runtime::bindings::wrong_kind(key, resolved.component.kind(), kind));
         }
         Ok(resolved.component)
     }
@@ -154,16 +154,9 @@ impl Installed {
     }
 }
 
-fn kind_name(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::Action => "action",
-        ComponentKind::Trigger => "trigger",
-    }
-}
-
 /// Workflows run against a snapshot of the installed set: `registry.snapshot()` for each run, so a
 /// run keeps the versions it started with while installs and removals apply to the next one.
-impl crate::workflow::Components for Installed {
+impl crate::runtime::Components for Installed {
     fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
         self.component(key, version, ComponentKind::Action)
     }
@@ -174,6 +167,25 @@ impl crate::workflow::Components for Installed {
 
     fn keys(&self) -> Vec<String> {
         Installed::keys(self)
+    }
+}
+
+/// The registry resolves against its current installed set; a workflow run pins one snapshot.
+impl crate::runtime::Components for Registry {
+    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.snapshot().component(key, version, ComponentKind::Action)
+    }
+
+    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
+        self.snapshot().component(key, version, ComponentKind::Trigger)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.snapshot().keys()
+    }
+
+    fn pinned(&self) -> Option<Arc<dyn crate::runtime::Components>> {
+        Some(self.snapshot())
     }
 }
 

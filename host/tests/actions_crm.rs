@@ -717,11 +717,8 @@ async fn every_description_is_a_usable_form() {
 async fn action_list_names_every_action_once() {
     let bundle = bundle_path("intercom");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["action", "list", "--bundle", bundle.to_str().unwrap(), "--json"])
-            .env("SWITCHYARD_HOME", repo_root().join("target/test-home"))
-            .output()
-            .unwrap()
+        let args = ["action", "list", "--bundle", bundle.to_str().unwrap(), "--json"];
+        switchyard(&repo_root().join("target/test-home"), &args)
     })
     .await
     .unwrap();

@@ -104,7 +104,7 @@ async fn install_list_pin_and_remove() {
         assert_eq!(snapshot.action("testing/version-echo", Some("~1.0")).unwrap().description.version, "1.0.0");
         assert_eq!(snapshot.action("testing/version-echo", None).unwrap().description.version, "1.1.0");
         let err = format!("{:#}", snapshot.trigger("testing/version-echo", None).err().unwrap());
-        assert!(err.contains("is an installed action, not a trigger"), "{err}");
+        assert!(err.contains("is an action, not a trigger"), "{err}");
         assert_eq!(Components::keys(&*snapshot), ["testing/hostile", "testing/version-echo"]);
     }
 
@@ -497,12 +497,8 @@ async fn a_component_built_against_the_previous_minor_runs_on_a_newer_contract()
 fn bundle_cli_install_list_resolve_remove() {
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("--home")
-            .arg(home.path())
-            .args(args)
-            .output()
-            .unwrap();
+        // `--home`, as an operator passes it (the helper's $SWITCHYARD_HOME names the same directory).
+        let output = switchyard_command(home.path(), &[]).arg("--home").arg(home.path()).args(args).output().unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (output.status.code(), text(&output.stdout), text(&output.stderr))
     };

@@ -6,19 +6,11 @@ use common::*;
 use serde_json::{Value, json};
 use std::process::Output;
 
-fn switchyard(args: Vec<String>, token: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("SWITCHYARD_HOME", repo_root().join("target/test-home"))
-        .env("SWITCHYARD_TOKEN", token)
-        .output()
-        .unwrap()
-}
-
+/// The CLI with the shared test home and `token` as $SWITCHYARD_TOKEN.
 async fn run(args: &[&str], token: &str) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let token = token.to_string();
-    tokio::task::spawn_blocking(move || switchyard(args, &token)).await.unwrap()
+    let mut command = switchyard_command(&repo_root().join("target/test-home"), args);
+    command.env("SWITCHYARD_TOKEN", token);
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
 }
 
 fn stderr(out: &Output) -> String {

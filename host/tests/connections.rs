@@ -62,12 +62,9 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        let mut command = switchyard_command(&self.home, args);
         command
-            .args(args)
-            .env("SWITCHYARD_HOME", &self.home)
             .env("SWITCHYARD_LOG", "debug")
-            .env_remove("SWITCHYARD_TOKEN")
             .env_remove("SWITCHYARD_SECRET_KEY")
             .env_remove("SWITCHYARD_CLIENT_SECRET")
             .stdin(Stdio::null());

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard::http::Connection;
-use switchyard::runtime::{Limits, LoadedComponent, PollInput, Runtime, TriggerEvent};
+use switchyard::runtime::{Limits, LoadedComponent, PollInput, PolledEvent, Runtime};
 use switchyard::store::Store;
 use switchyard::store::triggers::{ConnectionRef, NewSubscription, Outbox, Triggers};
 
@@ -179,7 +179,7 @@ fn rand_suffix() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn id_of(event: &TriggerEvent) -> String {
+fn id_of(event: &PolledEvent) -> String {
     let payload: Value = serde_json::from_str(&event.payload).unwrap();
     match &payload["id"] {
         Value::String(s) => s.clone(),
@@ -213,7 +213,7 @@ impl Poller {
         }
     }
 
-    async fn poll(&mut self, runtime: &Runtime, now: u64, tolerate_failures: bool) -> Vec<TriggerEvent> {
+    async fn poll(&mut self, runtime: &Runtime, now: u64, tolerate_failures: bool) -> Vec<PolledEvent> {
         let mut found = Vec::new();
         for _ in 0..500 {
             let input = PollInput {
@@ -244,7 +244,7 @@ impl Poller {
     }
 }
 
-fn ids(events: &[TriggerEvent]) -> BTreeMap<String, usize> {
+fn ids(events: &[PolledEvent]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for e in events {
         *counts.entry(id_of(e)).or_default() += 1;
@@ -381,7 +381,7 @@ async fn search_lag_and_faults_lose_and_repeat_nothing() {
     emu.set_faults(Faults { search_lag_secs: 20, error_500_rate: 0.2, error_429_rate: 0.2, ..Default::default() });
 
     let mut created: HashMap<&'static str, Vec<String>> = HashMap::new();
-    let mut events: HashMap<&'static str, Vec<TriggerEvent>> = HashMap::new();
+    let mut events: HashMap<&'static str, Vec<PolledEvent>> = HashMap::new();
     for round in 0..4 {
         emu.advance(1);
         for (kind, _) in &pollers {
@@ -438,7 +438,7 @@ async fn commits_are_atomic_and_keys_emit_once() {
     };
     let id = triggers.add(&new, 1000).await.unwrap();
     let (subscription, state) = triggers.get(id).await.unwrap().unwrap();
-    let event = |key: &str, at: u64| TriggerEvent {
+    let event = |key: &str, at: u64| PolledEvent {
         dedupe_key: key.into(),
         occurred_at: at,
         payload: json!({"id": key}).to_string(),
@@ -482,9 +482,10 @@ async fn commits_are_atomic_and_keys_emit_once() {
 // Crash safety: `switchyard run` killed with SIGKILL mid-polling, restarted on the same database.
 // ------------------------------------------------------------------------------------------------
 
+/// The common CLI command, with `token` as $SWITCHYARD_TOKEN and quiet logs; callers add the args.
 fn switchyard_cmd(home: &std::path::Path, token: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    cmd.env("SWITCHYARD_HOME", home).env("SWITCHYARD_TOKEN", token).env("SWITCHYARD_LOG", "warn");
+    let mut cmd = switchyard_command(home, &[]);
+    cmd.env("SWITCHYARD_TOKEN", token).env("SWITCHYARD_LOG", "warn");
     cmd
 }
 

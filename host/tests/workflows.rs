@@ -1,5 +1,7 @@
-//! Workflows: the file format and its errors, input expressions, and runs against the emulator
-//! (recording, error policies, exactly one run per event, resuming after a crash).
+//! Workflows: files checked against the intercom bundle (each error's line and field, the examples),
+//! and runs against the emulator (recording, error policies, exactly one run per event, resuming after
+//! a crash). The file format, its schema and input expressions alone are unit tests beside their
+//! modules in `src/workflow/`.
 
 mod common;
 
@@ -9,71 +11,12 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard::store::Store;
-use switchyard::workflow::definition::{self, ErrorPolicy, json_schema};
-use switchyard::workflow::engine::{LoadedWorkflow, Outbox, OutboxEvent, WorkflowRunner, handle_event, retry_run};
-use switchyard::workflow::executor::{BoxFuture, Engine, FixedConnection, Options, Sleeper};
-use switchyard::workflow::expressions::Expressions;
+use switchyard::workflow::executor::{BoxFuture, Executor, FixedConnection, Options, Sleeper};
 use switchyard::workflow::records::{self, RunStatus, StepRecord, StepStatus, TriggerEvent};
+use switchyard::workflow::runner::{EventFeed, LoadedWorkflow, PendingEvent, WorkflowRunner, handle_event, retry_run};
 use switchyard::workflow::validate::validate;
 
-// ---------- the file format ----------
-
-#[test]
-fn the_published_schema_matches_the_types() {
-    let path = repo_root().join("docs/workflow.schema.json");
-    let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
-    if std::env::var_os("UPDATE_WORKFLOW_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/workflow.schema.json is out of date: regenerate it with \
-         `UPDATE_WORKFLOW_SCHEMA=1 cargo test -p switchyard --test workflows the_published_schema`"
-    );
-}
-
-const FULL: &str = r#"
-name: full
-description: every field
-trigger:
-  key: intercom/contact-updated
-  version: "^1"
-  connection: acme
-  interval: 5m
-  settings: { backfill_days: 1 }
-steps:
-  - id: find
-    action: intercom/find-contact
-    version: ">=1"
-    connection: other
-    if: "{{ trigger.email is defined }}"
-    input:
-      email: "{{ trigger.email }}"
-    on_error:
-      retry: { max_attempts: 4, backoff: 250ms, on: [not_found], then: continue }
-  - id: note
-    action: intercom/add-note-to-contact
-    input: { contact_id: "{{ steps.find.id }}", body: "hi" }
-    on_error: continue
-"#;
-
-#[test]
-fn parses_every_field() {
-    let (workflow, _) = definition::parse("full.yaml", FULL).unwrap();
-    assert_eq!(workflow.name, "full");
-    assert_eq!(workflow.trigger.interval(), Duration::from_secs(300));
-    assert_eq!(workflow.trigger.settings["backfill_days"], json!(1));
-    let find = &workflow.steps[0];
-    assert_eq!(workflow.step_connection(find), Some("other"));
-    assert_eq!(workflow.step_connection(&workflow.steps[1]), Some("acme"));
-    let ErrorPolicy::Retry(retry) = &find.on_error else { panic!("retry policy expected") };
-    assert_eq!(retry.max_attempts, 4);
-    assert_eq!(retry.delay_before(2), Duration::from_millis(250));
-    assert_eq!(retry.delay_before(4), Duration::from_millis(1000));
-    assert!(find.on_error.continues());
-    assert_eq!(workflow.steps[1].on_error, ErrorPolicy::Continue);
-}
+// ---------- the file format, checked against the bundle ----------
 
 /// (what, file, expected line, expected field, a phrase of the message)
 const MALFORMED: &[(&str, &str, usize, &str, &str)] = &[
@@ -186,60 +129,6 @@ async fn the_examples_are_valid() {
     assert!(seen >= 4, "the four example automations are missing");
 }
 
-// ---------- expressions ----------
-
-#[test]
-fn a_single_expression_keeps_its_json_type() {
-    let context = json!({
-        "trigger": {"id": "42", "count": 7, "vip": true, "tags": ["a", "b"], "company": {"name": "Acme"}, "gone": null},
-        "steps": {"find": {"id": "c1", "score": 1.5}},
-        "event": {"occurred_at": 1700000000},
-    });
-    let input = json!({
-        "count": "{{ trigger.count }}",
-        "padded": "  {{ trigger.count }}  ",
-        "vip": "{{ trigger.vip }}",
-        "tags": "{{ trigger.tags }}",
-        "company": "{{ trigger.company }}",
-        "gone": "{{ trigger.gone }}",
-        "score": "{{ steps.find.score * 2 }}",
-        "text": "id {{ trigger.id }} has {{ trigger.count }}",
-        "literal": "no expressions here",
-        "nested": {"list": ["{{ steps.find.id }}", "x-{{ trigger.id }}", 3]},
-        "when": "{{ event.occurred_at }}",
-    });
-    let mapped = Expressions::new().map_input(input.as_object().unwrap(), &context).unwrap();
-    assert_eq!(mapped["count"], json!(7));
-    assert_eq!(mapped["padded"], json!(7));
-    assert_eq!(mapped["vip"], json!(true));
-    assert_eq!(mapped["tags"], json!(["a", "b"]));
-    assert_eq!(mapped["company"], json!({"name": "Acme"}));
-    assert_eq!(mapped["gone"], Value::Null);
-    assert_eq!(mapped["score"], json!(3.0));
-    assert_eq!(mapped["text"], json!("id 42 has 7"));
-    assert_eq!(mapped["literal"], json!("no expressions here"));
-    assert_eq!(mapped["nested"], json!({"list": ["c1", "x-42", 3]}));
-    assert_eq!(mapped["when"], json!(1700000000));
-}
-
-#[test]
-fn an_undefined_value_is_an_error_naming_the_field_and_variable() {
-    let context = json!({"trigger": {"id": "42", "email": "a@b.c"}, "steps": {}, "event": {}});
-    let expressions = Expressions::new();
-    for (input, field, variable) in [
-        (json!({"email": "{{ trigger.emial }}"}), "input.email", "trigger.emial"),
-        (json!({"body": "hello {{ steps.find.name }}"}), "input.body", "steps.find"),
-        (json!({"deep": {"list": ["{{ trigger.x.y }}"]}}), "input.deep.list[0]", "trigger.x"),
-    ] {
-        let error = expressions.map_input(input.as_object().unwrap(), &context).unwrap_err();
-        assert_eq!(error.field, field);
-        assert!(error.message.contains(&format!("`{variable}")), "{error}");
-    }
-    assert!(expressions.condition("trigger.id == '42'", &context).unwrap());
-    assert!(!expressions.condition("{{ trigger.nope is defined }}", &context).unwrap());
-    assert!(expressions.condition("trigger.nope == 1", &context).is_err());
-}
-
 // ---------- runs ----------
 
 struct Fixture {
@@ -259,8 +148,8 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn engine(&self) -> Engine<'_> {
-        Engine::new(&self.store, &self.runtime, &self.bundle, &self.connection)
+    fn engine(&self) -> Executor<'_> {
+        Executor::new(&self.store, &self.runtime, &self.bundle, &self.connection)
     }
 
     async fn steps(&self, run: i64) -> Vec<StepRecord> {
@@ -474,7 +363,11 @@ async fn a_crashed_run_resumes_without_repeating_completed_steps() {
     let (run, created) = records::create_run(&mut tx, &wf.workflow.name, &wf.text, &wf.sha256, &e).await.unwrap();
     tx.commit().await.unwrap();
     assert!(created);
-    let session = records::start_session(&f.store, run).await.unwrap();
+    // A host that claimed the run and died: its lease runs out at once.
+    let dead = switchyard::workflow::Lease::new(Duration::from_millis(1));
+    let records::Claim::Claimed { session } = records::claim(&f.store, run, &dead).await.unwrap() else {
+        panic!("a new run can be claimed")
+    };
     // The recorded output is marked, so a repeated `find` would be visible in `again`'s input.
     let recorded = json!({"id": contact["id"], "recorded": "before the crash"});
     let mut start = records::AttemptStart {
@@ -486,17 +379,20 @@ async fn a_crashed_run_resumes_without_repeating_completed_steps() {
         component_key: Some("intercom/find-contact"),
         component_version: Some("1.0.0"),
         component_sha256: None,
+        effect: Some("read"),
         input: Some(&json!({"email": "ada@example.com"})),
     };
-    records::begin_attempt(&f.store, &start, StepStatus::Running).await.unwrap();
-    records::finish_attempt(&f.store, run, 0, 1, StepStatus::Succeeded, Some(&recorded), None).await.unwrap();
+    records::begin_attempt(&f.store, &dead, &start, StepStatus::Running).await.unwrap();
+    let end = records::AttemptEnd { status: StepStatus::Succeeded, output: Some(&recorded), error: None };
+    records::finish_attempt(&f.store, &dead, run, 0, 1, end).await.unwrap();
     start.step_index = 1;
     start.step_id = "never";
-    records::begin_attempt(&f.store, &start, StepStatus::Skipped).await.unwrap();
+    records::begin_attempt(&f.store, &dead, &start, StepStatus::Skipped).await.unwrap();
     start.step_index = 2;
     start.step_id = "again";
-    records::begin_attempt(&f.store, &start, StepStatus::Running).await.unwrap();
+    records::begin_attempt(&f.store, &dead, &start, StepStatus::Running).await.unwrap();
     assert_eq!(f.status(run).await, RunStatus::Running);
+    tokio::time::sleep(Duration::from_millis(5)).await;
 
     // The host starts again.
     let runner = WorkflowRunner::new(f.engine(), NoOutbox);
@@ -597,12 +493,12 @@ steps:
 /// An outbox with nothing in it, for runners that only recover.
 struct NoOutbox;
 
-impl Outbox for NoOutbox {
+impl EventFeed for NoOutbox {
     fn undelivered<'a>(
         &'a self,
         _tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
         _limit: u32,
-    ) -> BoxFuture<'a, anyhow::Result<Vec<OutboxEvent>>> {
+    ) -> BoxFuture<'a, anyhow::Result<Vec<PendingEvent>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn mark_delivered<'a>(
@@ -638,12 +534,12 @@ impl TableOutbox {
     }
 }
 
-impl Outbox for TableOutbox {
+impl EventFeed for TableOutbox {
     fn undelivered<'a>(
         &'a self,
         tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
         limit: u32,
-    ) -> BoxFuture<'a, anyhow::Result<Vec<OutboxEvent>>> {
+    ) -> BoxFuture<'a, anyhow::Result<Vec<PendingEvent>>> {
         Box::pin(async move {
             let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
                 "SELECT id, trigger_key, connection, dedupe_key, payload FROM test_outbox WHERE delivered = 0 ORDER BY id LIMIT ?",
@@ -653,7 +549,7 @@ impl Outbox for TableOutbox {
             .await?;
             Ok(rows
                 .into_iter()
-                .map(|(id, trigger_key, connection, dedupe_key, payload)| OutboxEvent {
+                .map(|(id, trigger_key, connection, dedupe_key, payload)| PendingEvent {
                     id,
                     connection,
                     settings: json!({}),
@@ -907,7 +803,7 @@ async fn enabled_workflows_consume_the_triggers_outbox() {
     assert_eq!(subscriptions[0].connection, ConnectionRef::Named("acme".into()));
 
     // A poll on each subscription finds the same change.
-    let event = switchyard::runtime::TriggerEvent {
+    let event = switchyard::runtime::PolledEvent {
         dedupe_key: "c1:1700000000".into(),
         occurred_at: 1_700_000_000,
         payload: json!({"email": "ada@example.com", "role": "user"}).to_string(),
@@ -925,25 +821,12 @@ async fn enabled_workflows_consume_the_triggers_outbox() {
     assert!(runner.tick().await.unwrap().is_empty());
 }
 
-fn switchyard(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("SWITCHYARD_HOME", home)
-        .env_remove("SWITCHYARD_TOKEN")
-        .output()
-        .unwrap()
-}
-
 // Multi-threaded: the emulator must answer while the test waits for the child process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_validates_tests_and_shows_runs() {
     let f = fixture().await;
     ada(&f.emulator).await;
-    let home = tempfile::tempdir().unwrap();
-    // Share the tests' precompiled components: each command would otherwise compile the bundle again.
-    let cache = repo_root().join("target/test-home/cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::os::unix::fs::symlink(&cache, home.path().join("cache")).unwrap();
+    let home = test_home();
     let bundle = bundle_path("intercom").display().to_string();
     let bad = home.path().join("bad.yaml");
     std::fs::write(&bad, MALFORMED[0].1).unwrap();
@@ -979,7 +862,7 @@ async fn the_cli_validates_tests_and_shows_runs() {
     assert_eq!(listed[0]["name"], "find-twice");
     assert_eq!(listed[0]["enabled"], true);
     let store = Store::open(home.path()).await.unwrap();
-    let engine = Engine::new(&store, &f.runtime, &f.bundle, &f.connection)
+    let engine = Executor::new(&store, &f.runtime, &f.bundle, &f.connection)
         .with_options(Options { dry_run: true, ..Options::default() });
     let stored = records::get_workflow(&store, "find-twice").await.unwrap().unwrap();
     let run = handle_event(&engine, &LoadedWorkflow::from_stored(&stored).unwrap(), &event_of("c1@1")).await.unwrap();
@@ -1031,7 +914,8 @@ async fn a_shutdown_interrupts_a_run_that_resumes_on_the_next_start() {
     // The upstream fails, and the retry's backoff is still waiting when the host is stopped.
     f.emulator.state().set_faults(Faults { error_500_rate: 1.0, ..Faults::default() });
     let waiting: Sleeper = Arc::new(|_| Box::pin(std::future::pending()));
-    let engine = f.engine().with_options(Options { sleeper: waiting, ..Options::default() });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = f.engine().with_options(Options { sleeper: waiting, stop: Some(stopped), ..Options::default() });
     let runner = WorkflowRunner::new(engine, TableOutbox);
     let store = f.store.clone();
     let first_attempt_failed = async move {
@@ -1041,12 +925,13 @@ async fn a_shutdown_interrupts_a_run_that_resumes_on_the_next_start() {
                 .await
                 .unwrap();
             if failed.0 > 0 {
+                let _ = stop.send(true);
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    runner.run_until(Duration::from_millis(10), first_attempt_failed).await.unwrap();
+    runner.run_until(Duration::from_millis(10), Duration::from_secs(5), first_attempt_failed).await.unwrap();
     let runs = records::list_runs(&f.store, &Default::default()).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Interrupted);

@@ -1,6 +1,6 @@
 //! Intercom specifics: regional hosts, OAuth endpoints, and `GET /me` to learn a token's workspace.
 
-use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
+use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
 use crate::runtime::Limits;
 use crate::runtime::bindings::ComponentError;
 use crate::runtime::bindings::http::{Method, Request};
@@ -114,7 +114,7 @@ pub async fn identify(connection: &Connection) -> Result<Workspace, IdentifyErro
     let http = OutboundHttp::new(&Limits::default()).map_err(|e| IdentifyError::Other(format!("{e:#}")))?;
     let request = Request { method: Method::Get, path: "/me".into(), query: vec![], headers: vec![], body: None };
     let response =
-        http.send(connection, &HostPolicy::default(), request, &RateWaits::default()).await.map_err(|e| {
+        http.send(connection, &HostPolicy::default(), request, &CallState::default()).await.map_err(|e| {
             let message = match e {
                 ComponentError::Upstream(e) => e.message,
                 other => format!("{other:?}"),

@@ -1,6 +1,6 @@
 //! `switchyard action ...`: list, describe and run actions.
 
-use super::{BundleArg, ConnectionArgs, Failure, exit_code, kind_name, resolve_connection};
+use super::{BundleArg, ConnectionArgs, Failure, resolve_connection};
 use crate::bundle;
 use crate::runtime::Runtime;
 use anyhow::Context;
@@ -49,7 +49,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                 let rows: Vec<_> = bundle
                     .components
                     .values()
-                    .map(|c| serde_json::json!({"key": c.key(), "kind": kind_name(c.kind()), "effect": c.effect.as_str(), "version": c.description.version, "name": c.description.name}))
+                    .map(|c| serde_json::json!({"key": c.key(), "kind": c.kind().name(), "effect": c.effect.as_str(), "version": c.description.version, "name": c.description.name}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows).context("printing")?);
             } else {
@@ -58,7 +58,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                     println!(
                         "{:<36} {:<8} {:<10} {:<9} {}",
                         c.key(),
-                        kind_name(c.kind()),
+                        c.kind().name(),
                         c.effect.as_str(),
                         c.description.version,
                         c.description.name
@@ -75,7 +75,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                 "key": d.key,
                 "name": d.name,
                 "version": d.version,
-                "kind": kind_name(d.kind),
+                "kind": d.kind.name(),
                 // From the manifest: a read or idempotent step may be sent again after a failure, a write not.
                 "effect": c.effect.as_str(),
                 "summary": d.summary,
@@ -107,7 +107,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                 Err(error) => {
                     // A 401 on a named connection marks it as needing re-authorization.
                     let note = resolved.observe(&error).await.map(|note| format!(" ({note})")).unwrap_or_default();
-                    Err(Failure { code: exit_code(&error), error: anyhow::anyhow!("{key}: {error}{note}") })
+                    Err(Failure { code: error.exit_code(), error: anyhow::anyhow!("{key}: {error}{note}") })
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 mod action;
 mod bundle;
+mod common;
 mod connections;
 mod runs;
 mod subscriptions;
@@ -14,8 +15,7 @@ pub use connections::{ConnectCommand, ConnectionsCommand, ResolvedConnection, re
 pub use runs::RunsCommand;
 pub use workflow::WorkflowCommand;
 
-use crate::runtime::bindings::{ComponentError, ComponentKind};
-use crate::runtime::{InvocationError, Limits, Runtime, RuntimeConfig};
+use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,8 +25,9 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "switchyard", version, about)]
 pub struct Cli {
-    /// The data directory (component cache, and later connections and run history).
-    /// Defaults to $SWITCHYARD_HOME, else the platform's data directory.
+    /// The data directory: the database (connections, workflows, subscriptions, run history), the
+    /// installed bundles, the secret key and the component cache. Defaults to $SWITCHYARD_HOME, else
+    /// the platform's data directory.
     #[arg(long, global = true, env = "SWITCHYARD_HOME")]
     pub home: Option<PathBuf>,
 
@@ -77,7 +78,8 @@ pub enum Command {
     /// Add, list and remove trigger subscriptions (polled by `switchyard run`).
     #[command(subcommand)]
     Subscriptions(subscriptions::SubscriptionsCommand),
-    /// Poll every subscription into the outbox until SIGTERM or Ctrl-C.
+    /// The daemon: poll every subscription and run the enabled workflows (from the installed bundles)
+    /// until SIGTERM or Ctrl-C.
     Run(subscriptions::RunArgs),
 }
 
@@ -104,21 +106,8 @@ pub struct ConnectionArgs {
     pub token: Option<String>,
 }
 
-/// Exit codes, so scripts can tell what to do next.
-pub mod exit {
-    /// Something is wrong with what was asked: bad input, usage, unknown component or bundle.
-    pub const INVALID_INPUT: i32 = 2;
-    /// The object the input points at does not exist.
-    pub const NOT_FOUND: i32 = 3;
-    /// The credentials were refused or lack permission.
-    pub const AUTH: i32 = 4;
-    /// The upstream service failed, rate limited, or reported a conflict.
-    pub const UPSTREAM: i32 = 5;
-    /// The component misbehaved: trapped, ran out of time or memory, or returned too much.
-    pub const COMPONENT: i32 = 6;
-    /// Anything else (a bug or a broken installation).
-    pub const INTERNAL: i32 = 1;
-}
+/// Exit codes (their meaning is the error kind's policy, `runtime::error`).
+pub use crate::runtime::error::exit;
 
 /// A failure with the exit code it should end the process with.
 #[derive(Debug)]
@@ -130,25 +119,6 @@ pub struct Failure {
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
         Failure { code: exit::INVALID_INPUT, error: error.into() }
-    }
-}
-
-pub fn exit_code(error: &InvocationError) -> i32 {
-    match error {
-        InvocationError::Component(e) => match e {
-            ComponentError::InvalidInput(_) => exit::INVALID_INPUT,
-            ComponentError::NotFound(_) => exit::NOT_FOUND,
-            ComponentError::Unauthorized(_) | ComponentError::Forbidden(_) => exit::AUTH,
-            ComponentError::RateLimited(_) | ComponentError::Conflict(_) | ComponentError::Upstream(_) => {
-                exit::UPSTREAM
-            }
-            ComponentError::Internal(_) => exit::COMPONENT,
-        },
-        InvocationError::DeadlineExceeded(_)
-        | InvocationError::MemoryLimit(_)
-        | InvocationError::OutputTooLarge { .. }
-        | InvocationError::Trapped(_) => exit::COMPONENT,
-        InvocationError::Host(_) => exit::INTERNAL,
     }
 }
 
@@ -188,12 +158,5 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Trigger(command) => trigger::run(&runtime, &home, command).await,
         Command::Subscriptions(command) => subscriptions::run(&runtime, &home, command).await,
         Command::Run(args) => subscriptions::serve(runtime.clone(), &home, args).await,
-    }
-}
-
-pub fn kind_name(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::Action => "action",
-        ComponentKind::Trigger => "trigger",
     }
 }

@@ -1,17 +1,19 @@
-//! `switchyard runs ...`: run history, a readable per-step view, and retrying a failed run.
+//! `switchyard runs ...`: run history, a readable per-step view, retrying a run and skipping a step.
 
-use super::workflow::{OptionalConnection, failure_for_run, load_components, open_store, require};
-use super::{Failure, exit};
+use super::Failure;
+use super::common::{
+    OptionalConnection, failure_for_run, load_components, open_store, print_run, require, run_duration, time, truncate,
+};
 use crate::runtime::Runtime;
 use crate::store::Store;
-use crate::workflow::engine::retry_run;
-use crate::workflow::executor::{Engine, Options};
-use crate::workflow::records::{self, RunFilter, RunId, RunRecord, RunStatus, StepRecord, StepStatus};
-use anyhow::Context;
-use clap::Subcommand;
+use crate::workflow::executor::{Executor, Options};
+use crate::workflow::records::{self, RunFilter, RunId, RunStatus};
+use crate::workflow::runner::{retry_run, skip_step};
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
@@ -20,7 +22,7 @@ pub enum RunsCommand {
         /// Only the runs of this workflow.
         #[arg(long, value_name = "NAME")]
         workflow: Option<String>,
-        /// Only failed runs.
+        /// Only runs that failed or need attention.
         #[arg(long)]
         failed: bool,
         /// How many runs to show.
@@ -37,15 +39,35 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Re-run a failed run from its failed step; the steps that succeeded are not repeated.
+    /// Re-run a failed, interrupted or attention-needing run from the step that did not finish; the
+    /// steps that succeeded are not repeated. A write whose outcome was unknown is SENT AGAIN: check
+    /// in Intercom first that it did not take effect (else use `runs skip`).
     Retry {
         id: RunId,
-        /// The bundle with the workflow's components (default: the installed bundles).
-        #[arg(long, value_name = "DIR")]
-        bundle: Option<PathBuf>,
         #[command(flatten)]
-        connection: OptionalConnection,
+        with: RunWith,
     },
+    /// Mark the step that stopped a run (a write whose outcome is unknown, or a failed step) as done
+    /// without sending it, and run the rest. Later steps see `--output` as its output (default: none).
+    Skip {
+        id: RunId,
+        /// The step's output as later steps should see it, a JSON value (e.g. the ticket you found in
+        /// Intercom: '{"id": "123"}').
+        #[arg(long, value_name = "JSON")]
+        output: Option<String>,
+        #[command(flatten)]
+        with: RunWith,
+    },
+}
+
+/// What a run continued from the command line executes with.
+#[derive(Args, Debug)]
+pub struct RunWith {
+    /// The bundle with the workflow's components (default: the installed bundles).
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    connection: OptionalConnection,
 }
 
 pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: RunsCommand) -> Result<(), Failure> {
@@ -86,123 +108,49 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: RunsCommand) -> R
             }
             Ok(())
         }
-        RunsCommand::Retry { id, bundle, connection } => {
-            let components = require(load_components(runtime, home, bundle.as_deref()).await?)?;
-            let connections = connection.connections(home).await?;
-            let engine = Engine::new(&store, runtime, components.as_ref(), connections.as_ref())
-                .with_options(Options::default());
-            let status = retry_run(&engine, id).await?;
-            let run = records::get_run(&store, id).await?.with_context(|| format!("there is no run {id}"))?;
-            print_run(&run, &records::run_steps(&store, id).await?);
-            match status {
-                RunStatus::Succeeded => Ok(()),
-                _ => Err(failure_for_run(&store, &run).await),
-            }
+        RunsCommand::Retry { id, with } => {
+            let status =
+                continue_run(runtime, home, &store, &with, |executor| Box::pin(retry_run(executor, id))).await?;
+            finish_command(&store, id, status).await
+        }
+        RunsCommand::Skip { id, output, with } => {
+            let output: Option<Value> = match output {
+                Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow!("--output is not JSON: {e}"))?),
+                None => None,
+            };
+            let status = continue_run(runtime, home, &store, &with, |executor| {
+                Box::pin(async move {
+                    let (step, status) = skip_step(executor, id, output.as_ref()).await?;
+                    eprintln!("marked step `{step}` of run {id} as done");
+                    Ok(status)
+                })
+            })
+            .await?;
+            finish_command(&store, id, status).await
         }
     }
 }
 
-/// A readable view of one run.
-pub fn print_run(run: &RunRecord, steps: &[StepRecord]) {
-    println!("run {}  workflow {}  {}", run.id, run.workflow, run.status.as_str().to_uppercase());
-    println!("  event     {} ({}) at {}", run.dedupe_key, run.trigger_key, time(run.occurred_at * 1000));
-    if let Some(started) = run.started_at {
-        println!("  started   {}  took {}", time(started), run_duration(run));
-    }
-    if let Some(error) = &run.error {
-        println!("  error     {error}");
-    }
-    for step in steps {
-        let component = match (&step.component_key, &step.component_version) {
-            (Some(key), Some(version)) => format!("{key} {version}"),
-            (Some(key), None) => key.clone(),
-            _ => String::new(),
-        };
-        let duration = step.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into());
-        println!();
-        println!(
-            "  [{}] {}  attempt {}  {}  {}  {}",
-            step.step_index + 1,
-            step.step_id,
-            step.attempt,
-            status_word(step.status),
-            component,
-            duration
-        );
-        if let Some(input) = step.input_value() {
-            let label = if step.status == StepStatus::NotSent { "would send" } else { "sent" };
-            println!("      {label:<9} {}", indent(&pretty(&input)));
-        }
-        if let Some(output) = step.output_value() {
-            let label = if step.status == StepStatus::NotSent { "sample" } else { "received" };
-            println!("      {label:<9} {}", indent(&pretty(&output)));
-        }
-        if let Some(error) = &step.error {
-            println!("      error     {} ({})", error, step.error_kind.as_deref().unwrap_or("error"));
-        }
-    }
+/// Runs `what` (a retry or a skip) on an executor with the run's components and connections.
+async fn continue_run(
+    runtime: &Arc<Runtime>,
+    home: &Path,
+    store: &Store,
+    with: &RunWith,
+    what: impl for<'e> FnOnce(&'e Executor<'e>) -> futures_util::future::BoxFuture<'e, anyhow::Result<RunStatus>>,
+) -> Result<RunStatus, Failure> {
+    let components = require(load_components(runtime, home, with.bundle.as_deref()).await?)?;
+    let connections = with.connection.connections(home).await?;
+    let executor =
+        Executor::new(store, runtime, components.as_ref(), connections.as_ref()).with_options(Options::default());
+    Ok(what(&executor).await?)
 }
 
-fn status_word(status: StepStatus) -> &'static str {
+async fn finish_command(store: &Store, id: RunId, status: RunStatus) -> Result<(), Failure> {
+    let run = records::get_run(store, id).await?.with_context(|| format!("there is no run {id}"))?;
+    print_run(&run, &records::run_steps(store, id).await?);
     match status {
-        StepStatus::Succeeded => "ok",
-        StepStatus::Failed => "FAILED",
-        StepStatus::Skipped => "skipped (condition false)",
-        StepStatus::Interrupted => "interrupted",
-        StepStatus::Running => "running",
-        StepStatus::NotSent => "not sent (dry run)",
+        RunStatus::Succeeded => Ok(()),
+        _ => Err(failure_for_run(store, &run).await),
     }
-}
-
-fn pretty(value: &serde_json::Value) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    // Long outputs are cut in the terminal view; `--json` has them whole.
-    const MAX_LINES: usize = 30;
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() > MAX_LINES {
-        format!("{}\n... ({} more lines; --json shows all)", lines[..MAX_LINES].join("\n"), lines.len() - MAX_LINES)
-    } else {
-        text
-    }
-}
-
-fn indent(text: &str) -> String {
-    text.replace('\n', "\n                ")
-}
-
-fn time(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(at).to_string().replace('T', " ").trim_end_matches('Z').to_string()
-}
-
-fn run_duration(run: &RunRecord) -> String {
-    match (run.started_at, run.finished_at) {
-        (Some(start), Some(end)) => format!("{} ms", end - start),
-        _ => "-".into(),
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max - 1).collect::<String>())
-    }
-}
-
-/// The exit code for a run that did not succeed, from its failed step's error kind.
-pub fn exit_for_kind(kind: Option<&str>) -> i32 {
-    match kind {
-        Some("invalid_input" | "expression") => exit::INVALID_INPUT,
-        Some("not_found") => exit::NOT_FOUND,
-        Some("unauthorized" | "forbidden") => exit::AUTH,
-        Some("rate_limited" | "conflict" | "upstream") => exit::UPSTREAM,
-        Some("timeout" | "component") => exit::COMPONENT,
-        _ => exit::INTERNAL,
-    }
-}
-
-pub async fn last_error_kind(store: &Store, run: &RunRecord) -> Option<String> {
-    let steps = records::run_steps(store, run.id).await.ok()?;
-    steps.iter().rev().find(|s| s.status == StepStatus::Failed).and_then(|s| s.error_kind.clone())
 }

@@ -1,18 +1,17 @@
-//! `switchyard subscriptions add|list|remove` and `switchyard run`: durable trigger subscriptions and
-//! the long-running scheduler that polls them into the outbox.
+//! `switchyard subscriptions add|list|remove` and `switchyard run`: durable trigger subscriptions, and
+//! the daemon that polls them and runs the enabled workflows (built by [`crate::service`]).
 
-use super::{BundleArg, Failure, exit, exit_code};
+use super::{BundleArg, Failure, exit};
 use crate::auth::ConnectionStore;
 use crate::bundle;
-use crate::http::Connection;
-use crate::runtime::{LoadedComponent, PollInput, Runtime};
-use crate::scheduler::{self, BoxFuture, ConnectionResolver, SchedulerConfig};
+use crate::runtime::{PollInput, Runtime};
+use crate::scheduler::{self, SchedulerConfig};
+use crate::service::{ComponentSource, Service, ServiceConfig};
 use crate::store::Store;
 use crate::store::triggers::{ConnectionRef, NewSubscription, Triggers};
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,11 +65,13 @@ pub struct SubscriptionConnection {
     pub token_env: String,
 }
 
-/// `switchyard run`: poll every subscription until SIGTERM or Ctrl-C.
+/// `switchyard run`: the daemon, until SIGTERM or Ctrl-C.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The bundle directories whose triggers the subscriptions use (repeat for several).
-    #[arg(long = "bundle", value_name = "DIR", required = true)]
+    /// Development override: run the components of these bundle directories instead of the installed
+    /// bundles (repeatable). Without it the daemon runs what `switchyard bundle install` installed and
+    /// picks up installs and removals while it runs.
+    #[arg(long = "bundle", value_name = "DIR")]
     pub bundles: Vec<PathBuf>,
     /// The most pages one poll may read before it continues in the next.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -78,45 +79,13 @@ pub struct RunArgs {
     /// Polls running at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_concurrent_polls: usize,
-}
-
-/// Resolves named connections through the connection store in the data directory and inline ones
-/// from the environment.
-struct HomeConnections {
-    home: PathBuf,
-    store: tokio::sync::OnceCell<ConnectionStore>,
-}
-
-impl ConnectionResolver for HomeConnections {
-    fn resolve<'a>(&'a self, connection: &'a ConnectionRef) -> BoxFuture<'a, anyhow::Result<Connection>> {
-        Box::pin(async move {
-            match connection {
-                ConnectionRef::Named(name) => {
-                    let store = self
-                        .store
-                        .get_or_try_init(|| ConnectionStore::open_home(&self.home))
-                        .await
-                        .map_err(|e| anyhow!("opening the connection store: {e}"))?;
-                    store.resolve(name).await.map_err(|e| anyhow!("connection {name:?}: {e}"))
-                }
-                inline => scheduler::resolve_inline(inline),
-            }
-        })
-    }
-
-    fn unauthorized<'a>(&'a self, connection: &'a ConnectionRef, detail: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let ConnectionRef::Named(name) = connection else { return };
-            match self.store.get_or_try_init(|| ConnectionStore::open_home(&self.home)).await {
-                Ok(store) => {
-                    if let Err(error) = store.mark_unauthorized(name, detail).await {
-                        tracing::warn!("could not mark connection {name:?} as needing re-authorization: {error}");
-                    }
-                }
-                Err(error) => tracing::warn!("opening the connection store: {error}"),
-            }
-        })
-    }
+    /// Workflow runs executing at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_runs: usize,
+    /// Seconds a run stays held by this host without a heartbeat (renewed every third of it). Another
+    /// host takes over the runs of one that died once their lease has expired.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease: u64,
 }
 
 fn failure(code: i32, error: anyhow::Error) -> Failure {
@@ -143,8 +112,13 @@ pub async fn run(runtime: &Runtime, home: &Path, command: SubscriptionsCommand) 
             };
             let bundle = bundle::load(runtime, &bundle.bundle).await?;
             let component = super::trigger::trigger(&bundle, &key)?;
-            let resolver = HomeConnections { home: home.to_path_buf(), store: Default::default() };
-            let resolved = resolver.resolve(&connection).await?;
+            let resolved = match &connection {
+                ConnectionRef::Named(name) => {
+                    let connections = ConnectionStore::open(store.clone(), home).await?;
+                    connections.resolve(name).await.map_err(|e| anyhow!("connection {name:?}: {e}"))?
+                }
+                inline => scheduler::resolve_inline(inline)?,
+            };
             let new = NewSubscription { trigger_key: key.clone(), connection, interval_secs: interval, settings };
             // The first poll: an error is shown now instead of failing silently in the background.
             let now = super::trigger::unix_now();
@@ -153,7 +127,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: SubscriptionsCommand) 
             let result = runtime
                 .poll_trigger(component, Some(&resolved), input)
                 .await
-                .map_err(|error| failure(exit_code(&error), anyhow!("{key}: first poll failed: {error}")))?;
+                .map_err(|error| failure(error.exit_code(), anyhow!("{key}: first poll failed: {error}")))?;
             let id = triggers.add(&new, now as i64).await.map_err(|e| failure(exit::INTERNAL, e))?;
             let (subscription, state) = triggers
                 .get(id)
@@ -231,42 +205,29 @@ pub async fn run(runtime: &Runtime, home: &Path, command: SubscriptionsCommand) 
     }
 }
 
-/// `switchyard run`: the scheduler over the stored subscriptions until SIGTERM or Ctrl-C.
+/// `switchyard run`: the daemon ([`crate::service`]) until SIGTERM or Ctrl-C.
 pub async fn serve(runtime: Arc<Runtime>, home: &Path, args: RunArgs) -> Result<(), Failure> {
-    let store = Store::open(home).await.map_err(|e| failure(exit::INTERNAL, e))?;
-    let mut triggers: HashMap<String, Arc<LoadedComponent>> = HashMap::new();
-    for path in &args.bundles {
-        let bundle = bundle::load(&runtime, path).await?;
-        for (key, component) in bundle.components {
-            triggers.insert(key, component);
-        }
-    }
-    let triggers = Arc::new(triggers);
-    let lookup: scheduler::ComponentLookup = Arc::new(move |key: &str| triggers.get(key).cloned());
-    let connections = Arc::new(HomeConnections { home: home.to_path_buf(), store: Default::default() });
-    let config = SchedulerConfig {
+    let mut config = ServiceConfig::new(home.to_path_buf());
+    config.bundles = args.bundles;
+    config.scheduler = SchedulerConfig {
         page_budget: args.page_budget.max(1),
         max_concurrent_polls: args.max_concurrent_polls.max(1),
         ..SchedulerConfig::default()
     };
-    // Workflows: the enabled workflows consume the outbox (`crate::workflow::sources::start_runner`).
-    let workflows = crate::workflow::sources::start_runner(
-        store.clone(),
-        runtime.clone(),
-        home,
-        &args.bundles,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .map_err(|e| failure(exit::INTERNAL, e))?;
-    let handle = scheduler::start(store, runtime, lookup, connections, config);
-    eprintln!("switchyard: polling subscriptions; stop with Ctrl-C or SIGTERM");
+    config.max_runs_in_flight = args.max_runs.max(1);
+    config.lease = std::time::Duration::from_secs(args.lease);
+    let service = Service::start(runtime, config).await.map_err(|e| failure(exit::INTERNAL, e))?;
+    let source = match service.components() {
+        ComponentSource::Installed(_) => "the installed bundles",
+        ComponentSource::Directories(_) => "the given bundle directories",
+    };
+    eprintln!(
+        "switchyard: host {} polling subscriptions and running workflows from {source}; stop with Ctrl-C or SIGTERM",
+        service.host_id()
+    );
     wait_for_stop().await.map_err(|e| failure(exit::INTERNAL, e))?;
-    eprintln!("switchyard: stopping; letting polls in flight finish");
-    handle.shutdown().await;
-    if let Err(error) = workflows.shutdown().await {
-        eprintln!("switchyard: the workflow runner stopped with an error: {error:#}");
-    }
+    eprintln!("switchyard: stopping; letting polls and steps in flight finish");
+    service.shutdown().await.map_err(|e| failure(exit::INTERNAL, e))?;
     Ok(())
 }
 

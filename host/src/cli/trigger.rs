@@ -1,10 +1,10 @@
 //! `switchyard trigger ...`: list triggers, run one poll, print samples. Nothing here stores state:
 //! `poll` takes the cursor on the command line and prints the next one.
 
-use super::{BundleArg, ConnectionArgs, Failure, exit, exit_code, kind_name, resolve_connection};
+use super::{BundleArg, ConnectionArgs, Failure, exit, resolve_connection};
 use crate::bundle;
 use crate::runtime::bindings::ComponentKind;
-use crate::runtime::{PollInput, Runtime, TriggerEvent};
+use crate::runtime::{PollInput, PolledEvent, Runtime};
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -64,7 +64,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Res
             if json {
                 let rows: Vec<_> = triggers
                     .iter()
-                    .map(|c| json!({"key": c.key(), "kind": kind_name(c.kind()), "version": c.description.version, "name": c.description.name, "summary": c.description.summary}))
+                    .map(|c| json!({"key": c.key(), "kind": c.kind().name(), "version": c.description.version, "name": c.description.name, "summary": c.description.summary}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows).context("printing")?);
             } else {
@@ -96,7 +96,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Res
                 }
                 Err(error) => {
                     let note = resolved.observe(&error).await.map(|n| format!(" ({n})")).unwrap_or_default();
-                    Err(Failure { code: exit_code(&error), error: anyhow!("{key}: {error}{note}") })
+                    Err(Failure { code: error.exit_code(), error: anyhow!("{key}: {error}{note}") })
                 }
             }
         }
@@ -111,7 +111,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Res
                 }
                 Err(error) => {
                     let note = resolved.observe(&error).await.map(|n| format!(" ({n})")).unwrap_or_default();
-                    Err(Failure { code: exit_code(&error), error: anyhow!("{key}: {error}{note}") })
+                    Err(Failure { code: error.exit_code(), error: anyhow!("{key}: {error}{note}") })
                 }
             }
         }
@@ -135,7 +135,7 @@ pub(super) fn trigger<'a>(
     Ok(component)
 }
 
-pub(super) fn events_json(events: &[TriggerEvent]) -> Vec<Value> {
+pub(super) fn events_json(events: &[PolledEvent]) -> Vec<Value> {
     events
         .iter()
         .map(|e| {

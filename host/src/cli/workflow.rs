@@ -1,20 +1,19 @@
 //! `switchyard workflow ...`: validate, enable, disable, list and test workflow files.
 
-use super::runs::{exit_for_kind, last_error_kind, print_run};
+use super::common::{
+    OptionalConnection, failure_for_run, load_components, named_connections, open_store, print_run, require,
+};
 use super::{Failure, exit};
-use crate::auth::ConnectionStore;
-use crate::bundle::{self, sha256_hex};
-use crate::http::Connection;
-use crate::registry::Registry;
+use crate::bundle::sha256_hex;
 use crate::runtime::Runtime;
 use crate::store::Store;
-use crate::workflow::engine::{LoadedWorkflow, handle_event};
-use crate::workflow::executor::{Components, Connections, Engine, FixedConnection, Observer, Options, Progress};
-use crate::workflow::records::{self, RunRecord, RunStatus, StoredWorkflow, TriggerEvent, now_ms};
-use crate::workflow::sources::{NamedConnections, subscribe, unsubscribe};
+use crate::workflow::executor::{Components, Connections, Executor, Observer, Options, Progress};
+use crate::workflow::records::{self, RunStatus, StoredWorkflow, TriggerEvent, now_ms};
+use crate::workflow::runner::{LoadedWorkflow, handle_event};
+use crate::workflow::sources::{subscribe, unsubscribe};
 use crate::workflow::validate::{Report, validate};
 use anyhow::{Context, anyhow};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -68,34 +67,6 @@ pub enum WorkflowCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `--base-url/--token`, optional: one quick connection for every step instead of the named
-/// connections the workflow gives (from the connection store).
-#[derive(Args, Debug)]
-pub struct OptionalConnection {
-    /// Quick try: the API base URL for every step, e.g. the emulator's address.
-    #[arg(long, value_name = "URL", requires = "token")]
-    pub base_url: Option<String>,
-    /// The access token. Prefer the environment variable, which stays out of shell history.
-    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
-}
-
-impl OptionalConnection {
-    pub async fn connections(&self, home: &Path) -> anyhow::Result<Box<dyn Connections>> {
-        match (&self.base_url, &self.token) {
-            (Some(base_url), Some(token)) => {
-                Ok(Box::new(FixedConnection(Connection::new("cli", base_url, token.clone())?)))
-            }
-            (Some(_), None) => Err(anyhow!("--base-url needs a token: set $SWITCHYARD_TOKEN (or pass --token)")),
-            _ => named_connections(home).await,
-        }
-    }
-}
-
-pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
-    Store::open(home).await
 }
 
 pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) -> Result<(), Failure> {
@@ -241,9 +212,9 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) 
                     }
                 }) as Observer
             });
-            let engine = Engine::new(&store, runtime, components.as_ref(), connections.as_ref())
+            let executor = Executor::new(&store, runtime, components.as_ref(), connections.as_ref())
                 .with_options(Options { dry_run, observer, ..Options::default() });
-            let id = handle_event(&engine, &loaded, &event).await?;
+            let id = handle_event(&executor, &loaded, &event).await?;
             if let Some(bar) = spinner {
                 bar.finish_and_clear();
             }
@@ -274,36 +245,6 @@ fn read(path: &Path) -> Result<String, Failure> {
         .map_err(|e| Failure { code: exit::INVALID_INPUT, error: anyhow!("cannot read {}: {e}", path.display()) })
 }
 
-/// The components to check and run against: `--bundle DIR`, else the installed bundles (none when
-/// nothing is installed).
-pub async fn load_components(
-    runtime: &Arc<Runtime>,
-    home: &Path,
-    dir: Option<&Path>,
-) -> Result<Option<Box<dyn Components>>, Failure> {
-    if let Some(dir) = dir {
-        return Ok(Some(Box::new(bundle::load(runtime, dir).await?)));
-    }
-    let registry = Registry::open(runtime, home).await?;
-    if registry.keys().is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Box::new(registry)))
-}
-
-pub fn require(components: Option<Box<dyn Components>>) -> Result<Box<dyn Components>, Failure> {
-    components.ok_or_else(|| Failure {
-        code: exit::INVALID_INPUT,
-        error: anyhow!("no components: pass --bundle DIR, or install a bundle with `switchyard bundle install PATH`"),
-    })
-}
-
-/// The connection store's named connections.
-pub async fn named_connections(home: &Path) -> anyhow::Result<Box<dyn Connections>> {
-    let store = ConnectionStore::open_home(home).await?;
-    Ok(Box::new(NamedConnections::open(store).await?))
-}
-
 fn print_report(file: &Path, report: &Report, name: Option<&str>) {
     for problem in &report.problems {
         eprintln!("error: {problem}");
@@ -321,19 +262,6 @@ fn invalid(report: &Report) -> Failure {
     Failure {
         code: exit::INVALID_INPUT,
         error: anyhow!("the workflow has {count} problem{}", if count == 1 { "" } else { "s" }),
-    }
-}
-
-pub async fn failure_for_run(store: &Store, run: &RunRecord) -> Failure {
-    let kind = last_error_kind(store, run).await;
-    Failure {
-        code: exit_for_kind(kind.as_deref()),
-        error: anyhow!(
-            "run {} {}: {}",
-            run.id,
-            run.status.as_str(),
-            run.error.as_deref().unwrap_or("no error recorded")
-        ),
     }
 }
 

@@ -48,3 +48,26 @@ pub fn exports_compatible(exports: &[String], wanted: &str) -> bool {
             .is_some_and(|version| crate::bundle::wit_compatible(&version))
     })
 }
+
+impl ComponentKind {
+    /// "action" or "trigger", as the CLI and manifests write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComponentKind::Action => "action",
+            ComponentKind::Trigger => "trigger",
+        }
+    }
+
+    /// "an action" or "a trigger", for messages.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ComponentKind::Action => "an action",
+            ComponentKind::Trigger => "a trigger",
+        }
+    }
+}
+
+/// The one message for a component asked for as the wrong kind, wherever it is looked up.
+pub fn wrong_kind(key: &str, is: ComponentKind, wanted: ComponentKind) -> anyhow::Error {
+    anyhow::anyhow!("{key} is {}, not {}", is.with_article(), wanted.with_article())
+}

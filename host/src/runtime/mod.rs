@@ -4,9 +4,11 @@
 pub mod bindings;
 pub mod cache;
 pub mod engine;
+pub mod error;
+pub mod source;
 pub mod state;
 
-use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
+use crate::http::{CallState, Connection, HostPolicy, OutboundHttp, RateWaits, RequestDeadline};
 use anyhow::{Context, Result, bail};
 use bindings::action::ActionPre;
 use bindings::trigger::TriggerPre;
@@ -14,6 +16,8 @@ use bindings::trigger::exports::switchyard::connector::trigger_handler::{Event, 
 use bindings::{ComponentError, ComponentKind, Description};
 use cache::CompiledCache;
 pub use engine::{Allocator, Limits};
+pub use error::{ErrorKind, InvocationError, describe_component_error};
+pub use source::Components;
 use state::{InvocationState, MemoryLimitExceeded};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -132,7 +136,7 @@ pub struct PollInput<'a> {
 
 /// One event a poll found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TriggerEvent {
+pub struct PolledEvent {
     /// Stable across polls for the same change; the host emits each key once per subscription.
     pub dedupe_key: String,
     pub occurred_at: u64,
@@ -143,7 +147,7 @@ pub struct TriggerEvent {
 /// What one poll returned.
 #[derive(Clone, Debug)]
 pub struct PollResult {
-    pub events: Vec<TriggerEvent>,
+    pub events: Vec<PolledEvent>,
     /// The cursor for the next poll.
     pub cursor: serde_json::Value,
     /// True when the trigger stopped early and wants to be polled again soon.
@@ -166,7 +170,7 @@ fn trigger_only(component: &LoadedComponent) -> Result<(), InvocationError> {
     match component.prepared {
         Prepared::Trigger(_) => Ok(()),
         Prepared::Action(_) => {
-            Err(InvocationError::Host(anyhow::anyhow!("{} is an action, not a trigger", component.key)))
+            Err(InvocationError::Host(bindings::wrong_kind(&component.key, ComponentKind::Action, ComponentKind::Trigger)))
         }
     }
 }
@@ -183,7 +187,7 @@ fn parse_and_validate(component: &LoadedComponent, text: &str, what: &str) -> Re
 }
 
 /// Checks a trigger's events: a non-empty key and a JSON payload each.
-fn checked_events(events: Vec<Event>) -> Result<Vec<TriggerEvent>, InvocationError> {
+fn checked_events(events: Vec<Event>) -> Result<Vec<PolledEvent>, InvocationError> {
     events
         .into_iter()
         .map(|e| {
@@ -194,57 +198,9 @@ fn checked_events(events: Vec<Event>) -> Result<Vec<TriggerEvent>, InvocationErr
             serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).map_err(|err| {
                 bad(format!("the trigger returned event {} with a payload that is not JSON: {err}", e.dedupe_key))
             })?;
-            Ok(TriggerEvent { dedupe_key: e.dedupe_key, occurred_at: e.occurred_at, payload: e.payload })
+            Ok(PolledEvent { dedupe_key: e.dedupe_key, occurred_at: e.occurred_at, payload: e.payload })
         })
         .collect()
-}
-
-/// Why an invocation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InvocationError {
-    /// The component ran and returned one of the contract's typed errors.
-    #[error("{}", describe_component_error(.0))]
-    Component(ComponentError),
-    #[error("the component did not finish within its deadline of {0:?} and was stopped")]
-    DeadlineExceeded(std::time::Duration),
-    #[error("{0}")]
-    MemoryLimit(MemoryLimitExceeded),
-    #[error("the component's output is {size} bytes, over the limit of {limit} bytes; it was discarded")]
-    OutputTooLarge { size: usize, limit: usize },
-    #[error("the component crashed (trapped): {0}")]
-    Trapped(String),
-    #[error("{0:#}")]
-    Host(anyhow::Error),
-}
-
-impl InvocationError {
-    /// The typed error, for callers that branch on it.
-    pub fn component_error(&self) -> Option<&ComponentError> {
-        match self {
-            InvocationError::Component(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-pub fn describe_component_error(error: &ComponentError) -> String {
-    match error {
-        ComponentError::InvalidInput(f) if f.field.is_empty() => format!("invalid input: {}", f.message),
-        ComponentError::InvalidInput(f) => format!("invalid input: field `{}`: {}", f.field, f.message),
-        ComponentError::NotFound(m) => format!("not found: {m}"),
-        ComponentError::Unauthorized(m) => format!("unauthorized: {m}"),
-        ComponentError::Forbidden(m) => format!("forbidden: {m}"),
-        ComponentError::RateLimited(r) => match r.retry_after_seconds {
-            Some(s) => format!("rate limited: {} (retry in {s} s)", r.message),
-            None => format!("rate limited: {}", r.message),
-        },
-        ComponentError::Conflict(c) => match &c.existing_id {
-            Some(id) => format!("conflict: {} (existing id {id})", c.message),
-            None => format!("conflict: {}", c.message),
-        },
-        ComponentError::Upstream(u) => format!("upstream error: HTTP {} {}: {}", u.status, u.code, u.message),
-        ComponentError::Internal(m) => format!("internal error in the component: {m}"),
-    }
 }
 
 /// Runs `work` for at most `deadline`, not counting the time it spent waiting for its workspace's rate
@@ -372,7 +328,11 @@ impl Runtime {
         policy: Arc<HostPolicy>,
     ) -> Store<InvocationState> {
         let http = connection.map(|_| self.http.clone());
-        let state = InvocationState::new(self.limits.memory_bytes, http, connection.cloned(), policy, key);
+        let call = CallState {
+            deadline: Some(RequestDeadline::new(self.limits.deadline, self.limits.rate_wait_allowance())),
+            ..CallState::default()
+        };
+        let state = InvocationState::new(self.limits.memory_bytes, http, connection.cloned(), policy, key, call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(engine::deadline_ticks(self.limits.deadline));
@@ -381,7 +341,7 @@ impl Runtime {
         let allowance = self.limits.rate_wait_allowance();
         let mut granted = 0;
         store.epoch_deadline_callback(move |store| {
-            let waited = engine::elapsed_ticks(store.data().rate_waits.total().min(allowance));
+            let waited = engine::elapsed_ticks(store.data().call.rate_waits.total().min(allowance));
             if waited <= granted {
                 return Ok(UpdateDeadline::Interrupt);
             }
@@ -401,7 +361,11 @@ impl Runtime {
         input: &str,
     ) -> Result<serde_json::Value, InvocationError> {
         if !matches!(component.prepared, Prepared::Action(_)) {
-            return Err(InvocationError::Host(anyhow::anyhow!("{} is a trigger, not an action", component.key)));
+            return Err(InvocationError::Host(bindings::wrong_kind(
+                &component.key,
+                ComponentKind::Trigger,
+                ComponentKind::Action,
+            )));
         }
         parse_and_validate(component, input, "input")?;
         let Answer::Run(output) = self.invoke(component, connection, Call::Run(input)).await? else {
@@ -456,7 +420,7 @@ impl Runtime {
         component: &LoadedComponent,
         connection: Option<&Connection>,
         settings: &str,
-    ) -> Result<Vec<TriggerEvent>, InvocationError> {
+    ) -> Result<Vec<PolledEvent>, InvocationError> {
         trigger_only(component)?;
         parse_and_validate(component, settings, "settings")?;
         let Answer::Sample(events) = self.invoke(component, connection, Call::Sample(settings)).await? else {
@@ -479,7 +443,8 @@ impl Runtime {
     ) -> Result<Answer, InvocationError> {
         let started = Instant::now();
         let mut store = self.new_store(component.key.clone(), connection, component.policy.clone());
-        let waits = store.data().rate_waits.clone();
+        let waits = store.data().call.rate_waits.clone();
+        let unanswered = store.data().call.unanswered_writes.clone();
         let work = async {
             let answer = match (&component.prepared, call) {
                 (Prepared::Action(pre), Call::Run(input)) => {
@@ -513,12 +478,16 @@ impl Runtime {
         };
         let outcome = within_deadline(self.limits.deadline, self.limits.rate_wait_allowance(), &waits, work).await;
         let result = match outcome {
-            None => return Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
-            Some(Err(trap)) => return Err(self.classify_trap(trap, &store)),
-            Some(Ok(result)) => result,
+            None => Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
+            Some(Err(trap)) => Err(self.classify_trap(trap, &store)),
+            Some(Ok(result)) => result.map_err(InvocationError::Component),
         };
         tracing::debug!(component = &*component.key, us = started.elapsed().as_micros() as u64, "invocation finished");
-        result.map_err(InvocationError::Component)
+        // A failure while a write was on its way means nobody knows whether the write happened.
+        match result {
+            Err(error) if unanswered.count() > 0 => Err(InvocationError::OutcomeUnknown(Box::new(error))),
+            other => other,
+        }
     }
 
     /// The outbound HTTP layer shared by every invocation (rate budgets, statistics).

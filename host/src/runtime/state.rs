@@ -1,6 +1,6 @@
 //! The per-invocation store state and the host side of the contract's imports.
 
-use crate::http::{Connection, HostPolicy, OutboundHttp, RateWaits};
+use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
 use crate::runtime::bindings::{clock, http, log, types};
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -18,8 +18,9 @@ pub struct InvocationState {
     pub(crate) connection: Option<Connection>,
     pub(crate) policy: Arc<HostPolicy>,
     pub(crate) component_key: Arc<str>,
-    /// Time spent waiting for the workspace's rate budget, which the deadline does not count.
-    pub(crate) rate_waits: RateWaits,
+    /// What this invocation's requests share: rate waits (which the deadline does not count),
+    /// unanswered writes (which make a failure's outcome unknown), the deadline a request may use.
+    pub(crate) call: CallState,
 }
 
 impl InvocationState {
@@ -29,6 +30,7 @@ impl InvocationState {
         connection: Option<Connection>,
         policy: Arc<HostPolicy>,
         component_key: Arc<str>,
+        call: CallState,
     ) -> Self {
         InvocationState {
             wasi: WasiCtx::builder().build(),
@@ -38,7 +40,7 @@ impl InvocationState {
             connection,
             policy,
             component_key,
-            rate_waits: RateWaits::default(),
+            call,
         }
     }
 }
@@ -91,7 +93,7 @@ impl http::Host for InvocationState {
         let started = std::time::Instant::now();
         let path = request.path.clone();
         let method = format!("{:?}", request.method);
-        let result = outbound.send(connection, &self.policy, request, &self.rate_waits).await;
+        let result = outbound.send(connection, &self.policy, request, &self.call).await;
         match &result {
             Ok(response) => tracing::debug!(
                 component = &*self.component_key,

@@ -18,10 +18,11 @@
 //!   atomic either way, so even an abrupt kill loses and repeats nothing).
 
 use crate::http::Connection;
-use crate::runtime::{LoadedComponent, PollInput, Runtime};
+use crate::runtime::{Components, PollInput, Runtime};
 use crate::store::Store;
 use crate::store::triggers::{ConnectionRef, Subscription, Triggers};
 use anyhow::{Context, Result, anyhow};
+use futures_util::future::BoxFuture;
 use rand::Rng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -32,12 +33,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-/// Finds the loaded trigger component for a key (from the bundles or the registry).
-pub type ComponentLookup = Arc<dyn Fn(&str) -> Option<Arc<LoadedComponent>> + Send + Sync>;
-
 /// Turns a subscription's connection reference into a connection with credentials, at every poll
 /// (so a re-authorized or rotated token is picked up without a restart).
-pub trait ConnectionResolver: Send + Sync {
+pub trait SubscriptionConnections: Send + Sync {
     fn resolve<'a>(&'a self, connection: &'a ConnectionRef) -> BoxFuture<'a, Result<Connection>>;
 
     /// Told when the service refused the connection's credentials (HTTP 401). Intercom tokens never
@@ -47,13 +45,11 @@ pub trait ConnectionResolver: Send + Sync {
     }
 }
 
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
 /// Resolves inline connections from the environment (the token is read from the named variable at
 /// poll time, never stored). Named connections need the connection store, which plugs in here.
 pub struct EnvConnections;
 
-impl ConnectionResolver for EnvConnections {
+impl SubscriptionConnections for EnvConnections {
     fn resolve<'a>(&'a self, connection: &'a ConnectionRef) -> BoxFuture<'a, Result<Connection>> {
         Box::pin(async move { resolve_inline(connection) })
     }
@@ -132,8 +128,8 @@ impl SchedulerHandle {
 pub fn start(
     store: Store,
     runtime: Arc<Runtime>,
-    components: ComponentLookup,
-    connections: Arc<dyn ConnectionResolver>,
+    components: Arc<dyn Components>,
+    connections: Arc<dyn SubscriptionConnections>,
     config: SchedulerConfig,
 ) -> SchedulerHandle {
     let (stop, stopped) = watch::channel(false);
@@ -146,8 +142,8 @@ pub fn start(
 struct Shared {
     triggers: Triggers,
     runtime: Arc<Runtime>,
-    components: ComponentLookup,
-    connections: Arc<dyn ConnectionResolver>,
+    components: Arc<dyn Components>,
+    connections: Arc<dyn SubscriptionConnections>,
     config: SchedulerConfig,
 }
 
@@ -333,9 +329,7 @@ async fn try_poll(
     now: u64,
 ) -> Result<bool, (anyhow::Error, Option<Duration>)> {
     let plain = |e: anyhow::Error| (e, None);
-    let component = (shared.components)(&subscription.trigger_key)
-        .ok_or_else(|| anyhow!("no trigger {} is loaded (is its bundle installed?)", subscription.trigger_key))
-        .map_err(plain)?;
+    let component = shared.components.trigger(&subscription.trigger_key, None).map_err(plain)?;
     let connection = shared.connections.resolve(&subscription.connection).await.map_err(plain)?;
     // The cursor is read fresh for every poll, so a crash or another process never makes us reuse an old one.
     let (_, state) = shared
@@ -354,16 +348,11 @@ async fn try_poll(
         Ok(result) => result,
         Err(error) => {
             use crate::runtime::bindings::ComponentError;
-            let retry_after = match error.component_error() {
-                Some(ComponentError::RateLimited(r)) => {
-                    r.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s)))
-                }
-                Some(ComponentError::Unauthorized(detail)) => {
-                    shared.connections.unauthorized(&subscription.connection, detail).await;
-                    None
-                }
-                _ => None,
-            };
+            if let Some(ComponentError::Unauthorized(detail)) = error.component_error() {
+                shared.connections.unauthorized(&subscription.connection, detail).await;
+            }
+            // A guest-supplied wait is capped at the longest backoff: no poll is parked for good.
+            let retry_after = error.retry_after(shared.config.max_backoff);
             return Err((anyhow!("{}: {error}", subscription.trigger_key), retry_after));
         }
     };

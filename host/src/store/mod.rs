@@ -49,6 +49,13 @@ impl Store {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A transaction that takes the write lock at its start. A read-then-write transaction that began
+    /// as a reader fails with "database is locked" if another writer committed meanwhile; one that
+    /// begins as the writer waits its turn instead (up to the busy timeout).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 #[cfg(test)]

@@ -122,44 +122,9 @@ pub enum AfterRetries {
     Continue,
 }
 
-/// A failure's kind, as recorded in run history and named in `retry.on`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    InvalidInput,
-    NotFound,
-    Unauthorized,
-    Forbidden,
-    RateLimited,
-    Conflict,
-    Upstream,
-    /// The deadline ran out.
-    Timeout,
-    /// The component crashed, ran out of memory, returned too much or said `internal`.
-    Component,
-    /// Mapping the input failed (an expression error).
-    Expression,
-    /// The host could not run the step (e.g. unknown component or connection).
-    Host,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidInput => "invalid_input",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Unauthorized => "unauthorized",
-            ErrorKind::Forbidden => "forbidden",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::Upstream => "upstream",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Component => "component",
-            ErrorKind::Expression => "expression",
-            ErrorKind::Host => "host",
-        }
-    }
-}
+/// A failure's kind, as recorded in run history and named in `retry.on` (its policy lives beside
+/// the invocation error it classifies).
+pub use crate::runtime::error::ErrorKind;
 
 impl RetryPolicy {
     /// Whether `on` lists `kind` (without `on`, the executor decides by the error itself).
@@ -537,4 +502,67 @@ fn convert(
         }
         YamlData::BadValue => return Err((pointer, "this value cannot be read".into())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_published_schema_matches_the_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workflow.schema.json");
+        let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_WORKFLOW_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/workflow.schema.json is out of date: regenerate it with \
+             `UPDATE_WORKFLOW_SCHEMA=1 cargo test -p switchyard --lib the_published_schema`"
+        );
+    }
+
+    const FULL: &str = r#"
+name: full
+description: every field
+trigger:
+  key: intercom/contact-updated
+  version: "^1"
+  connection: acme
+  interval: 5m
+  settings: { backfill_days: 1 }
+steps:
+  - id: find
+    action: intercom/find-contact
+    version: ">=1"
+    connection: other
+    if: "{{ trigger.email is defined }}"
+    input:
+      email: "{{ trigger.email }}"
+    on_error:
+      retry: { max_attempts: 4, backoff: 250ms, on: [not_found], then: continue }
+  - id: note
+    action: intercom/add-note-to-contact
+    input: { contact_id: "{{ steps.find.id }}", body: "hi" }
+    on_error: continue
+"#;
+
+    #[test]
+    fn parses_every_field() {
+        let (workflow, _) = parse("full.yaml", FULL).unwrap();
+        assert_eq!(workflow.name, "full");
+        assert_eq!(workflow.trigger.interval(), Duration::from_secs(300));
+        assert_eq!(workflow.trigger.settings["backfill_days"], json!(1));
+        let find = &workflow.steps[0];
+        assert_eq!(workflow.step_connection(find), Some("other"));
+        assert_eq!(workflow.step_connection(&workflow.steps[1]), Some("acme"));
+        let ErrorPolicy::Retry(retry) = &find.on_error else { panic!("retry policy expected") };
+        assert_eq!(retry.max_attempts, 4);
+        assert_eq!(retry.delay_before(2), Duration::from_millis(250));
+        assert_eq!(retry.delay_before(4), Duration::from_millis(1000));
+        assert!(find.on_error.continues());
+        assert_eq!(workflow.steps[1].on_error, ErrorPolicy::Continue);
+    }
 }

@@ -243,4 +243,56 @@ mod tests {
         assert_eq!(err.field, "input.x");
         assert!(err.message.contains("`trigger.idd` is undefined") && err.message.contains("email, id"), "{err}");
     }
+
+    #[test]
+    fn a_single_expression_keeps_its_json_type() {
+        let context = json!({
+            "trigger": {"id": "42", "count": 7, "vip": true, "tags": ["a", "b"], "company": {"name": "Acme"}, "gone": null},
+            "steps": {"find": {"id": "c1", "score": 1.5}},
+            "event": {"occurred_at": 1700000000},
+        });
+        let input = json!({
+            "count": "{{ trigger.count }}",
+            "padded": "  {{ trigger.count }}  ",
+            "vip": "{{ trigger.vip }}",
+            "tags": "{{ trigger.tags }}",
+            "company": "{{ trigger.company }}",
+            "gone": "{{ trigger.gone }}",
+            "score": "{{ steps.find.score * 2 }}",
+            "text": "id {{ trigger.id }} has {{ trigger.count }}",
+            "literal": "no expressions here",
+            "nested": {"list": ["{{ steps.find.id }}", "x-{{ trigger.id }}", 3]},
+            "when": "{{ event.occurred_at }}",
+        });
+        let mapped = Expressions::new().map_input(input.as_object().unwrap(), &context).unwrap();
+        assert_eq!(mapped["count"], json!(7));
+        assert_eq!(mapped["padded"], json!(7));
+        assert_eq!(mapped["vip"], json!(true));
+        assert_eq!(mapped["tags"], json!(["a", "b"]));
+        assert_eq!(mapped["company"], json!({"name": "Acme"}));
+        assert_eq!(mapped["gone"], Value::Null);
+        assert_eq!(mapped["score"], json!(3.0));
+        assert_eq!(mapped["text"], json!("id 42 has 7"));
+        assert_eq!(mapped["literal"], json!("no expressions here"));
+        assert_eq!(mapped["nested"], json!({"list": ["c1", "x-42", 3]}));
+        assert_eq!(mapped["when"], json!(1700000000));
+    }
+
+    #[test]
+    fn an_undefined_value_is_an_error_naming_the_field_and_variable() {
+        let context = json!({"trigger": {"id": "42", "email": "a@b.c"}, "steps": {}, "event": {}});
+        let expressions = Expressions::new();
+        for (input, field, variable) in [
+            (json!({"email": "{{ trigger.emial }}"}), "input.email", "trigger.emial"),
+            (json!({"body": "hello {{ steps.find.name }}"}), "input.body", "steps.find"),
+            (json!({"deep": {"list": ["{{ trigger.x.y }}"]}}), "input.deep.list[0]", "trigger.x"),
+        ] {
+            let error = expressions.map_input(input.as_object().unwrap(), &context).unwrap_err();
+            assert_eq!(error.field, field);
+            assert!(error.message.contains(&format!("`{variable}")), "{error}");
+        }
+        assert!(expressions.condition("trigger.id == '42'", &context).unwrap());
+        assert!(!expressions.condition("{{ trigger.nope is defined }}", &context).unwrap());
+        assert!(expressions.condition("trigger.nope == 1", &context).is_err());
+    }
 }

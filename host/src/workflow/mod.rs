@@ -5,19 +5,22 @@
 //! - [`expressions`]: `{{ ... }}` input mapping and `if:` conditions (minijinja).
 //! - [`validate`]: everything checkable without running.
 //! - [`executor`]: one run, step by step, with error policies, resumable.
-//! - [`engine`]: trigger events to runs (`handle_event`, `WorkflowRunner`).
-//! - [`records`]: workflows and run history in the store.
+//! - [`runner`]: trigger events to runs (`handle_event`, `WorkflowRunner`).
+//! - [`lease`]: which host process executes a run, renewed by a heartbeat.
+//! - [`records`]: workflows and run history in the store; claims, compare-and-set on the owner.
 //! - [`sources`]: the registry, connection store and triggers' outbox as workflow sources.
 
 pub mod definition;
-pub mod engine;
+pub mod runner;
 pub mod executor;
 pub mod expressions;
+pub mod lease;
 pub mod records;
 pub mod sources;
 pub mod validate;
 
 pub use definition::{Workflow, parse};
-pub use engine::{LoadedWorkflow, WorkflowRunner, handle_event};
-pub use executor::{Components, Connections, Engine, FixedConnection};
+pub use runner::{LoadedWorkflow, WorkflowRunner, handle_event};
+pub use executor::{Components, Connections, Executor, FixedConnection};
+pub use lease::Lease;
 pub use records::{RunId, TriggerEvent};

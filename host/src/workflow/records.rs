@@ -49,6 +49,9 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Interrupted,
+    /// A write step's outcome is unknown (its host died or its request went unanswered): the run waits
+    /// for an operator's `runs retry` (send it again) or `runs skip` (treat it as done).
+    NeedsAttention,
 }
 
 impl RunStatus {
@@ -59,6 +62,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::NeedsAttention => "needs_attention",
         }
     }
 
@@ -80,6 +84,11 @@ pub enum StepStatus {
     Interrupted,
     /// A dry run: a write action's input was mapped but not sent.
     NotSent,
+    /// A write was sent and never answered (a crash, a deadline, a transport failure after sending):
+    /// whether it took effect is unknown, so it is not sent again without an operator.
+    OutcomeUnknown,
+    /// An operator marked the step done (`runs skip`), optionally with the output to use.
+    SkippedByOperator,
 }
 
 impl StepStatus {
@@ -91,6 +100,8 @@ impl StepStatus {
             StepStatus::Skipped => "skipped",
             StepStatus::Interrupted => "interrupted",
             StepStatus::NotSent => "not_sent",
+            StepStatus::OutcomeUnknown => "outcome_unknown",
+            StepStatus::SkippedByOperator => "skipped_by_operator",
         }
     }
 }
@@ -114,6 +125,10 @@ pub struct RunRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The host process executing the run (`hosts.id`), while one does.
+    pub owner: Option<String>,
+    /// Until when the owner holds it (Unix ms).
+    pub lease_expires_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -127,6 +142,8 @@ pub struct StepRecord {
     pub component_key: Option<String>,
     pub component_version: Option<String>,
     pub component_sha256: Option<String>,
+    /// The action's declared effect (`read`, `idempotent`, `write`), when it was called.
+    pub effect: Option<String>,
     #[serde(serialize_with = "as_json")]
     pub input: Option<String>,
     #[serde(serialize_with = "as_json")]
@@ -274,7 +291,7 @@ pub async fn list_runs(store: &Store, filter: &RunFilter) -> Result<Vec<RunRecor
     let limit = if filter.limit > 0 { filter.limit } else { 50 };
     Ok(sqlx::query_as(
         "SELECT * FROM workflow_runs
-         WHERE (?1 IS NULL OR workflow = ?1) AND (?2 = 0 OR status = 'failed')
+         WHERE (?1 IS NULL OR workflow = ?1) AND (?2 = 0 OR status IN ('failed', 'needs_attention'))
          ORDER BY id DESC LIMIT ?3",
     )
     .bind(&filter.workflow)
@@ -284,35 +301,189 @@ pub async fn list_runs(store: &Store, filter: &RunFilter) -> Result<Vec<RunRecor
     .await?)
 }
 
-/// Starts a new execution session of a run (first start, resume or retry); returns the session number.
-pub async fn start_session(store: &Store, id: RunId) -> Result<i64> {
+// ---- ownership: every change to a run being executed is a compare-and-set on its owner ----
+
+/// Another process holds the run now: this one's record write was refused, and it stops executing it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {0} is no longer held by this host (its lease lapsed and another host took it over); this host stopped executing it"
+)]
+pub struct LeaseLost(pub RunId);
+
+/// What [`claim`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The run is this process's to execute; `session` counts its executions (retry budgets are per session).
+    Claimed { session: i64 },
+    /// A write step of the run was cut short after its request may have been sent: the run now waits
+    /// for an operator instead.
+    NeedsAttention { step: String },
+    /// Finished, waiting for an operator, or held by a live owner.
+    Unavailable,
+}
+
+/// The runs a process may claim now: new, interrupted, or held by an owner whose lease expired;
+/// oldest first.
+pub async fn runnable(store: &Store, limit: i64) -> Result<Vec<RunId>> {
+    let ids: Vec<(RunId,)> = sqlx::query_as(
+        "SELECT id FROM workflow_runs
+         WHERE status IN ('pending', 'interrupted', 'running') AND (owner IS NULL OR lease_expires_at < ?)
+         ORDER BY id LIMIT ?",
+    )
+    .bind(now_ms())
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Takes run `id` for `lease`'s owner if nobody else holds it: a new or interrupted run (or one this
+/// owner reopened, see [`reopen`]), or one whose owner's lease expired (a host that died). A step such a host left `running` is settled first: a
+/// read or idempotent write is marked interrupted and runs again; a write is marked outcome unknown
+/// and the run needs attention, because its request may have reached the service.
+pub async fn claim(store: &Store, id: RunId, lease: &super::lease::Lease) -> Result<Claim> {
+    let now = now_ms();
+    let mut tx = store.begin_write().await?;
+    let taken: Option<(RunStatus,)> = sqlx::query_as(
+        "UPDATE workflow_runs SET owner = ?1, lease_expires_at = ?2
+         WHERE id = ?3 AND (
+            (status IN ('pending', 'interrupted') AND (owner IS NULL OR owner = ?1 OR lease_expires_at < ?4))
+            OR (status = 'running' AND (owner IS NULL OR lease_expires_at < ?4)))
+         RETURNING status",
+    )
+    .bind(&*lease.owner)
+    .bind(lease.expires_at())
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("claiming a run")?;
+    if taken.is_none() {
+        return Ok(Claim::Unavailable);
+    }
+    if let Some(step) = settle_cut_short(&mut tx, id, now).await? {
+        tx.commit().await?;
+        return Ok(Claim::NeedsAttention { step });
+    }
     let (session,): (i64,) = sqlx::query_as(
         "UPDATE workflow_runs SET status = 'running', session = session + 1, error = NULL, failed_step = NULL,
            started_at = COALESCE(started_at, ?), finished_at = NULL
          WHERE id = ? RETURNING session",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(id)
-    .fetch_one(store.pool())
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(session)
+    tx.commit().await.context("claiming a run")?;
+    Ok(Claim::Claimed { session })
 }
 
+/// Settles the steps of run `id` left `running` by an execution that ended without recording them
+/// (a crash, or a shutdown that could not wait). Returns the step whose write outcome is unknown, if
+/// any, after moving the run to `needs_attention` and releasing it.
+async fn settle_cut_short(tx: &mut Transaction<'_, Sqlite>, id: RunId, now: i64) -> Result<Option<String>> {
+    let unknown: Vec<(String,)> = sqlx::query_as(
+        "UPDATE workflow_steps SET
+           status = CASE WHEN effect = 'write' THEN 'outcome_unknown' ELSE 'interrupted' END,
+           error = CASE WHEN effect = 'write'
+             THEN 'the host stopped while this write was being sent; whether it reached the service is unknown'
+             ELSE error END,
+           error_kind = CASE WHEN effect = 'write' THEN 'outcome_unknown' ELSE error_kind END,
+           finished_at = ?, duration_ms = ? - started_at
+         WHERE run_id = ? AND status = 'running'
+         RETURNING step_id, status",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await
+    .map(|rows: Vec<(String, StepStatus)>| {
+        rows.into_iter().filter(|(_, status)| *status == StepStatus::OutcomeUnknown).map(|(step, _)| (step,)).collect()
+    })?;
+    let Some((step,)) = unknown.into_iter().next() else { return Ok(None) };
+    let message = format!("step `{step}`: {}", attention_message());
+    sqlx::query(
+        "UPDATE workflow_runs SET status = 'needs_attention', owner = NULL, lease_expires_at = NULL, error = ?,
+           failed_step = ?, finished_at = NULL
+         WHERE id = ?",
+    )
+    .bind(&message)
+    .bind(&step)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(step))
+}
+
+/// What a run needing attention asks of the operator.
+pub fn attention_message() -> &'static str {
+    "a write was sent and its outcome is unknown; check in Intercom whether it took effect, then \
+     `switchyard runs skip RUN` (it did: mark the step done, optionally `--output JSON`) or \
+     `switchyard runs retry RUN` (it did not: send it again)"
+}
+
+/// Gives run `id` back when this process stops before finishing it: steps cut short are settled as
+/// in [`claim`], and the run becomes `interrupted` (resumed by whoever claims it next) or
+/// `needs_attention`. Does nothing if another process holds it.
+pub async fn release(store: &Store, id: RunId, lease: &super::lease::Lease) -> Result<()> {
+    let now = now_ms();
+    let mut tx = store.begin_write().await?;
+    let held: Option<(RunId,)> = sqlx::query_as("SELECT id FROM workflow_runs WHERE id = ? AND owner = ?")
+        .bind(id)
+        .bind(&*lease.owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if held.is_none() {
+        return Ok(());
+    }
+    if settle_cut_short(&mut tx, id, now).await?.is_none() {
+        sqlx::query(
+            "UPDATE workflow_runs SET status = 'interrupted', owner = NULL, lease_expires_at = NULL
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The runs `lease`'s owner still holds.
+pub async fn held_by(store: &Store, lease: &super::lease::Lease) -> Result<Vec<RunId>> {
+    let ids: Vec<(RunId,)> = sqlx::query_as("SELECT id FROM workflow_runs WHERE owner = ? ORDER BY id")
+        .bind(&*lease.owner)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Ends a run this process holds, and releases it.
 pub async fn finish_run(
     store: &Store,
+    lease: &super::lease::Lease,
     id: RunId,
     status: RunStatus,
     error: Option<&str>,
     failed_step: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE workflow_runs SET status = ?, error = ?, failed_step = ?, finished_at = ? WHERE id = ?")
-        .bind(status)
-        .bind(error)
-        .bind(failed_step)
-        .bind(now_ms())
-        .bind(id)
-        .execute(store.pool())
-        .await?;
+    let done = sqlx::query(
+        "UPDATE workflow_runs SET status = ?, error = ?, failed_step = ?, finished_at = ?, owner = NULL,
+           lease_expires_at = NULL
+         WHERE id = ? AND owner = ?",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(failed_step)
+    .bind(now_ms())
+    .bind(id)
+    .bind(&*lease.owner)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(LeaseLost(id).into());
+    }
     Ok(())
 }
 
@@ -326,14 +497,22 @@ pub struct AttemptStart<'a> {
     pub component_key: Option<&'a str>,
     pub component_version: Option<&'a str>,
     pub component_sha256: Option<&'a str>,
+    pub effect: Option<&'a str>,
     pub input: Option<&'a Value>,
 }
 
-pub async fn begin_attempt(store: &Store, start: &AttemptStart<'_>, status: StepStatus) -> Result<()> {
-    sqlx::query(
+/// Records the start of an attempt, if this process still holds the run.
+pub async fn begin_attempt(
+    store: &Store,
+    lease: &super::lease::Lease,
+    start: &AttemptStart<'_>,
+    status: StepStatus,
+) -> Result<()> {
+    let done = sqlx::query(
         "INSERT INTO workflow_steps (run_id, step_index, step_id, attempt, session, status, component_key,
-           component_version, component_sha256, input, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           component_version, component_sha256, effect, input, started_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE id = ? AND owner = ?)",
     )
     .bind(start.run_id)
     .bind(start.step_index as i64)
@@ -344,90 +523,142 @@ pub async fn begin_attempt(store: &Store, start: &AttemptStart<'_>, status: Step
     .bind(start.component_key)
     .bind(start.component_version)
     .bind(start.component_sha256)
+    .bind(start.effect)
     .bind(start.input.map(Value::to_string))
     .bind(now_ms())
+    .bind(start.run_id)
+    .bind(&*lease.owner)
     .execute(store.pool())
     .await
     .context("recording a step")?;
+    if done.rows_affected() != 1 {
+        return Err(LeaseLost(start.run_id).into());
+    }
     Ok(())
 }
 
+/// How one attempt ended.
+pub struct AttemptEnd<'a> {
+    pub status: StepStatus,
+    pub output: Option<&'a Value>,
+    /// The error kind (`ErrorKind::as_str`) and message.
+    pub error: Option<(&'a str, &'a str)>,
+}
+
+/// Records how an attempt ended, if this process still holds the run.
 pub async fn finish_attempt(
     store: &Store,
+    lease: &super::lease::Lease,
     run_id: RunId,
     step_index: usize,
     attempt: i64,
-    status: StepStatus,
-    output: Option<&Value>,
-    error: Option<(&str, &str)>,
+    end: AttemptEnd<'_>,
 ) -> Result<()> {
     let now = now_ms();
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE workflow_steps SET status = ?, output = ?, error = ?, error_kind = ?, finished_at = ?,
            duration_ms = ? - started_at
-         WHERE run_id = ? AND step_index = ? AND attempt = ?",
+         WHERE run_id = ? AND step_index = ? AND attempt = ?
+           AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ? AND owner = ?)",
     )
-    .bind(status)
-    .bind(output.map(Value::to_string))
-    .bind(error.map(|e| e.1))
-    .bind(error.map(|e| e.0))
+    .bind(end.status)
+    .bind(end.output.map(Value::to_string))
+    .bind(end.error.map(|e| e.1))
+    .bind(end.error.map(|e| e.0))
     .bind(now)
     .bind(now)
     .bind(run_id)
     .bind(step_index as i64)
     .bind(attempt)
+    .bind(run_id)
+    .bind(&*lease.owner)
     .execute(store.pool())
     .await
     .context("recording a step's result")?;
+    if done.rows_affected() != 1 {
+        return Err(LeaseLost(run_id).into());
+    }
     Ok(())
 }
 
-/// After a crash or a shutdown: steps left `running` become `interrupted`, and so do their runs.
-/// Returns the runs to resume (pending or interrupted), oldest first.
-pub async fn recover(store: &Store) -> Result<Vec<RunId>> {
-    let mut tx = store.pool().begin().await?;
+/// Makes a failed, interrupted or attention-needing run runnable again (`runs retry`), reserved for
+/// `lease`'s owner so that it, not a daemon that happens to look first, executes it: it resumes at the
+/// step that did not finish, which is sent again. Returns false if the run is in no such state or
+/// another live process holds it.
+pub async fn reopen(store: &Store, id: RunId, lease: &super::lease::Lease) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE workflow_runs SET status = 'pending', owner = ?1, lease_expires_at = ?2
+         WHERE id = ?3 AND status IN ('failed', 'interrupted', 'needs_attention')
+           AND (owner IS NULL OR owner = ?1 OR lease_expires_at < ?4)",
+    )
+    .bind(&*lease.owner)
+    .bind(lease.expires_at())
+    .bind(id)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// `runs skip`: an operator marks the step that stopped run `id` (a write with an unknown outcome, or
+/// a failed step) as done, with `output` as what later steps see of it, and the run becomes runnable
+/// again from the next step, reserved for `lease`'s owner (as by [`reopen`]). Returns the step's id.
+pub async fn skip_step(
+    store: &Store,
+    id: RunId,
+    output: Option<&Value>,
+    lease: &super::lease::Lease,
+) -> Result<String> {
+    let mut tx = store.begin_write().await?;
+    let run: Option<(RunStatus, Option<String>)> =
+        sqlx::query_as("SELECT status, failed_step FROM workflow_runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, failed_step)) = run else { anyhow::bail!("there is no run {id}") };
+    if !matches!(status, RunStatus::NeedsAttention | RunStatus::Failed) {
+        anyhow::bail!("run {id} is {}: only a run that needs attention or failed has a step to skip", status.as_str());
+    }
+    let Some(failed_step) = failed_step else { anyhow::bail!("run {id} names no step that stopped it") };
+    let last: Option<(i64, String, i64, i64, StepStatus)> = sqlx::query_as(
+        "SELECT step_index, step_id, attempt, session, status FROM workflow_steps WHERE run_id = ? AND step_id = ?
+         ORDER BY attempt DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(&failed_step)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((index, step, attempt, session, last_status)) = last else {
+        anyhow::bail!("run {id} has no step to skip")
+    };
+    if !matches!(last_status, StepStatus::OutcomeUnknown | StepStatus::Failed) {
+        anyhow::bail!("run {id}'s last step `{step}` is {}; there is nothing to skip", last_status.as_str());
+    }
     let now = now_ms();
     sqlx::query(
-        "UPDATE workflow_steps SET status = 'interrupted', finished_at = ?, duration_ms = ? - started_at
-         WHERE status = 'running'",
+        "INSERT INTO workflow_steps (run_id, step_index, step_id, attempt, session, status, output, error,
+           started_at, finished_at, duration_ms)
+         VALUES (?, ?, ?, ?, ?, 'skipped_by_operator', ?, 'marked done by an operator (`runs skip`)', ?, ?, 0)",
     )
+    .bind(id)
+    .bind(index)
+    .bind(&step)
+    .bind(attempt + 1)
+    .bind(session)
+    .bind(output.map(Value::to_string))
     .bind(now)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE workflow_runs SET status = 'interrupted' WHERE status = 'running'").execute(&mut *tx).await?;
-    let ids: Vec<(RunId,)> =
-        sqlx::query_as("SELECT id FROM workflow_runs WHERE status IN ('pending', 'interrupted') ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
-}
-
-/// Marks one run's running step and the run itself interrupted (a shutdown cut it short).
-pub async fn mark_interrupted(store: &Store, id: RunId) -> Result<()> {
-    let now = now_ms();
     sqlx::query(
-        "UPDATE workflow_steps SET status = 'interrupted', finished_at = ?, duration_ms = ? - started_at
-         WHERE run_id = ? AND status = 'running'",
+        "UPDATE workflow_runs SET status = 'pending', error = NULL, failed_step = NULL, owner = ?, lease_expires_at = ?
+         WHERE id = ?",
     )
-    .bind(now)
-    .bind(now)
+    .bind(&*lease.owner)
+    .bind(lease.expires_at())
     .bind(id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE workflow_runs SET status = 'interrupted' WHERE id = ? AND status = 'running'")
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// Makes a failed run runnable again (`runs retry`): it resumes at its failed step.
-pub async fn reopen(store: &Store, id: RunId) -> Result<()> {
-    sqlx::query("UPDATE workflow_runs SET status = 'pending' WHERE id = ? AND status IN ('failed', 'interrupted')")
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(step)
 }

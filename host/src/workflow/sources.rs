@@ -1,157 +1,62 @@
-//! Where workflows get their components, connections and events in a real installation: the bundle
-//! registry, the connection store, and the triggers' outbox (with the subscriptions that feed it).
+//! Where workflows get their events in a real installation: the triggers' outbox (with the
+//! subscriptions that feed it), and the subscriptions an enabled workflow needs.
 
-use super::engine::{Outbox, OutboxEvent};
-use super::executor::{BoxFuture, Components, Connections};
+use super::executor::BoxFuture;
 use super::records::{StoredWorkflow, TriggerEvent};
-use crate::auth::ConnectionStore;
-use crate::http::Connection;
-use crate::registry::Registry;
-use crate::runtime::LoadedComponent;
-use crate::runtime::bindings::ComponentKind;
+use super::runner::{EventFeed, PendingEvent};
 use crate::store::Store;
 use crate::store::triggers::{self, ConnectionRef, NewSubscription, Triggers};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use serde_json::Value;
 use sqlx::{Sqlite, Transaction};
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-
-/// The installed bundles: `key` with the step's `version` requirement resolves to the newest match.
-impl Components for Registry {
-    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
-        resolve(self, key, version, ComponentKind::Action)
-    }
-
-    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
-        resolve(self, key, version, ComponentKind::Trigger)
-    }
-
-    fn keys(&self) -> Vec<String> {
-        let keys: BTreeSet<String> =
-            self.snapshot().bundles().flat_map(|b| b.bundle.components.keys().cloned().collect::<Vec<_>>()).collect();
-        keys.into_iter().collect()
-    }
-}
-
-fn resolve(registry: &Registry, key: &str, version: Option<&str>, kind: ComponentKind) -> Result<Arc<LoadedComponent>> {
-    let wanted = match version {
-        Some(requirement) => format!("{key}@{requirement}"),
-        None => key.to_string(),
-    };
-    let resolved = registry.resolve(&wanted)?;
-    if resolved.component.kind() != kind {
-        bail!("{key} is not an {}", crate::cli::kind_name(kind));
-    }
-    Ok(resolved.component)
-}
-
-/// Named connections from the connection store. The names are read once (for `workflow validate`);
-/// credentials are resolved at each step, so a re-authorized connection is picked up.
-pub struct NamedConnections {
-    store: ConnectionStore,
-    names: BTreeSet<String>,
-}
-
-impl NamedConnections {
-    pub async fn open(store: ConnectionStore) -> Result<Self> {
-        let names = store.list().await?.into_iter().map(|c| c.name).collect();
-        Ok(NamedConnections { store, names })
-    }
-}
-
-impl Connections for NamedConnections {
-    fn resolve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Connection>> {
-        Box::pin(async move {
-            let Some(name) = name else {
-                return Err(anyhow!(
-                    "the step names no connection: add `connection: NAME` to the trigger or the step \
-                     (`switchyard connections list` shows them)"
-                ));
-            };
-            Ok(self.store.resolve(name).await?)
-        })
-    }
-
-    fn exists(&self, name: &str) -> Option<bool> {
-        Some(self.names.contains(name))
-    }
-
-    fn rejected<'a>(&'a self, name: &'a str, message: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let detail = format!("a workflow step was refused with 401: {message}");
-            if let Err(error) = self.store.mark_unauthorized(name, &detail).await {
-                tracing::warn!(connection = name, "could not mark the connection as needing re-authorization: {error}");
-            }
-        })
-    }
-}
-
-/// What the runner needs of a subscription: its connection name (none for an inline one) and settings.
-type SubscriptionView = (Option<String>, Value);
 
 /// The triggers' outbox as the workflow runner reads it: each event with its subscription's
-/// connection and settings, marked delivered inside the runner's transaction.
-pub struct TriggerOutbox {
-    outbox: triggers::Outbox,
-    triggers: Triggers,
-    /// Subscriptions do not change what they are once created; remember them.
-    subscriptions: Mutex<HashMap<i64, Option<SubscriptionView>>>,
-}
+/// connection and settings, read and marked delivered inside the runner's transaction (so delivery
+/// needs one database connection, not two).
+pub struct TriggerOutbox;
 
 impl TriggerOutbox {
-    pub fn new(store: &Store) -> Self {
-        TriggerOutbox {
-            outbox: triggers::Outbox::new(store),
-            triggers: Triggers::new(store),
-            subscriptions: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn subscription(&self, id: i64) -> Result<Option<SubscriptionView>> {
-        if let Some(known) = self.subscriptions.lock().expect("not poisoned").get(&id) {
-            return Ok(known.clone());
-        }
-        let found = self.triggers.get(id).await?.map(|(subscription, _)| {
-            let connection = match subscription.connection {
-                ConnectionRef::Named(name) => Some(name),
-                ConnectionRef::Inline { .. } => None,
-            };
-            let settings = serde_json::from_str(&subscription.settings).unwrap_or(Value::Object(Default::default()));
-            (connection, settings)
-        });
-        self.subscriptions.lock().expect("not poisoned").insert(id, found.clone());
-        Ok(found)
+    pub fn new(_store: &Store) -> Self {
+        TriggerOutbox
     }
 }
 
-impl Outbox for TriggerOutbox {
+impl EventFeed for TriggerOutbox {
     fn undelivered<'a>(
         &'a self,
-        _tx: &'a mut Transaction<'static, Sqlite>,
+        tx: &'a mut Transaction<'static, Sqlite>,
         limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<OutboxEvent>>> {
+    ) -> BoxFuture<'a, Result<Vec<PendingEvent>>> {
         Box::pin(async move {
-            let mut out = Vec::new();
-            for event in self.outbox.next_batch(limit).await? {
-                // A removed subscription's events match no workflow (settings null); they are still
-                // marked delivered so they do not block the outbox.
-                let (connection, settings) =
-                    self.subscription(event.subscription_id).await?.unwrap_or((None, Value::Null));
-                let payload = serde_json::from_str(&event.payload).unwrap_or(Value::String(event.payload.clone()));
-                out.push(OutboxEvent {
-                    id: event.id,
-                    connection,
-                    settings,
-                    event: TriggerEvent {
-                        trigger_key: event.trigger_key,
-                        dedupe_key: event.dedupe_key,
-                        occurred_at: event.occurred_at,
-                        payload,
-                    },
-                });
-            }
-            Ok(out)
+            type Row = (i64, String, String, i64, String, Option<String>, Option<String>, bool);
+            let rows: Vec<Row> = sqlx::query_as(
+                "SELECT o.id, o.trigger_key, o.dedupe_key, o.occurred_at, o.payload, s.connection, s.settings,
+                   s.id IS NOT NULL
+                 FROM outbox o LEFT JOIN subscriptions s ON s.id = o.subscription_id
+                 WHERE o.delivered_at IS NULL ORDER BY o.id LIMIT ?",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&mut **tx)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, trigger_key, dedupe_key, occurred_at, payload, connection, settings, exists)| {
+                    // A removed subscription's events match no workflow (settings null); they are still
+                    // marked delivered so they do not block the outbox.
+                    let settings = match (exists, settings) {
+                        (true, Some(text)) => serde_json::from_str(&text).unwrap_or(Value::Object(Default::default())),
+                        (true, None) => Value::Object(Default::default()),
+                        (false, _) => Value::Null,
+                    };
+                    let payload = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
+                    PendingEvent {
+                        id,
+                        connection,
+                        settings,
+                        event: TriggerEvent { trigger_key, dedupe_key, occurred_at, payload },
+                    }
+                })
+                .collect())
         })
     }
 
@@ -242,81 +147,4 @@ async fn find_subscription(
             && s.connection == ConnectionRef::Named(connection.to_string())
             && serde_json::from_str::<Value>(&s.settings).ok().as_ref() == Some(settings)
     }))
-}
-
-/// The workflow half of `switchyard run`, running in the background until [`RunnerHandle::shutdown`].
-pub struct RunnerHandle {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<()>>,
-}
-
-impl RunnerHandle {
-    /// Stops taking events; a run cut short is recorded as interrupted and resumes on the next start.
-    pub async fn shutdown(self) -> Result<()> {
-        let _ = self.stop.send(true);
-        self.task.await.map_err(|e| anyhow!("the workflow runner panicked: {e}"))?
-    }
-}
-
-/// Starts feeding the triggers' outbox to the enabled workflows: components from `bundles` (else the
-/// installed bundles), connections from the connection store. On start it first resumes the runs a
-/// crash or shutdown interrupted.
-pub async fn start_runner(
-    store: Store,
-    runtime: Arc<crate::runtime::Runtime>,
-    home: &std::path::Path,
-    bundles: &[std::path::PathBuf],
-    every: std::time::Duration,
-) -> Result<RunnerHandle> {
-    let components: Box<dyn Components> = if bundles.is_empty() {
-        Box::new(Registry::open(&runtime, home).await?)
-    } else {
-        let mut loaded = Vec::new();
-        for path in bundles {
-            loaded.push(crate::bundle::load(&runtime, path).await?);
-        }
-        Box::new(Bundles(loaded))
-    };
-    let connections = NamedConnections::open(ConnectionStore::open_home(home).await?).await?;
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        let engine = super::executor::Engine::new(&store, &runtime, components.as_ref(), &connections);
-        let runner = super::engine::WorkflowRunner::new(engine, TriggerOutbox::new(&store));
-        runner
-            .run_until(every, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    Ok(RunnerHandle { stop, task })
-}
-
-/// Several loaded bundles as one component source (the first that has the key wins).
-pub struct Bundles(pub Vec<crate::bundle::Bundle>);
-
-impl Components for Bundles {
-    fn action(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
-        self.find(key, |b| b.action(key, version))
-    }
-
-    fn trigger(&self, key: &str, version: Option<&str>) -> Result<Arc<LoadedComponent>> {
-        self.find(key, |b| b.trigger(key, version))
-    }
-
-    fn keys(&self) -> Vec<String> {
-        self.0.iter().flat_map(|b| b.components.keys().cloned()).collect()
-    }
-}
-
-impl Bundles {
-    fn find(
-        &self,
-        key: &str,
-        get: impl Fn(&crate::bundle::Bundle) -> Result<Arc<LoadedComponent>>,
-    ) -> Result<Arc<LoadedComponent>> {
-        match self.0.iter().find(|b| b.components.contains_key(key)) {
-            Some(bundle) => get(bundle),
-            None => bail!("no loaded bundle has the component {key}"),
-        }
-    }
 }

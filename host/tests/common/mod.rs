@@ -193,3 +193,40 @@ pub fn id_text(value: &Value) -> String {
         other => panic!("not an id: {other}"),
     }
 }
+
+/// The `switchyard` binary with `home` as its data directory and no token taken from the test's
+/// environment: every test that runs the CLI goes through here.
+pub fn switchyard_command(home: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command.args(args).env("SWITCHYARD_HOME", home).env_remove("SWITCHYARD_TOKEN");
+    command
+}
+
+/// Runs the CLI to completion.
+pub fn switchyard(home: &Path, args: &[&str]) -> std::process::Output {
+    switchyard_command(home, args).output().expect("the switchyard binary runs")
+}
+
+/// Runs a CLI command that must succeed; returns its stdout.
+pub fn switchyard_ok(home: &Path, args: &[&str]) -> String {
+    let out = switchyard(home, args);
+    assert!(
+        out.status.success(),
+        "switchyard {} failed ({}): {}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh data directory that shares the tests' precompiled component cache (each command would
+/// otherwise compile the bundles again).
+pub fn test_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let cache = repo_root().join("target/test-home/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(&cache, home.path().join("cache")).unwrap();
+    home
+}

@@ -1,0 +1,199 @@
+//! The daemon, built in the library: everything `switchyard run` is, put together from a
+//! [`ServiceConfig`] so the CLI only parses arguments and later front ends (an HTTP API, several
+//! hosts on one database) start the same thing.
+//!
+//! ```text
+//!  ComponentSource ─┬─► scheduler ── polls subscriptions ──► outbox
+//!  (installed        │                                        │
+//!   bundles, hot     └─► workflow runner ◄── deliver ─────────┘
+//!   swapped by the          │ claims runs by lease (records::claim), executes them step by step
+//!   refresher)              ▼
+//!                    runs + steps in the store; a heartbeat renews each held run's lease
+//! ```
+//!
+//! Shutdown stops the scheduler (polls in flight commit) and the runner (each run stops at its next
+//! step boundary and is released as interrupted, to be resumed by whoever claims it next).
+
+mod connections;
+
+pub use connections::StoreConnections;
+
+use crate::auth::ConnectionStore;
+use crate::bundle::Bundles;
+use crate::registry::Registry;
+use crate::runtime::{Components, Runtime};
+use crate::scheduler::{self, SchedulerConfig, SchedulerHandle};
+use crate::store::Store;
+use crate::workflow::executor::{Executor, Options};
+use crate::workflow::lease::{DEFAULT_LEASE, Heartbeat, Lease};
+use crate::workflow::runner::WorkflowRunner;
+use crate::workflow::sources::TriggerOutbox;
+use anyhow::{Context, Result, anyhow};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the daemon runs.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The data directory: database, connections, installed bundles, component cache.
+    pub home: PathBuf,
+    /// A development override: run the components of these bundle directories instead of the
+    /// installed bundles (no hot swap). Empty: the installed bundles.
+    pub bundles: Vec<PathBuf>,
+    pub scheduler: SchedulerConfig,
+    /// How long a run stays held without a heartbeat; a dead host's runs are taken over after it.
+    pub lease: Duration,
+    /// How often the outbox is delivered and runnable runs are looked for.
+    pub deliver_every: Duration,
+    /// How often the installed bundles are re-read, so another process's install or removal applies.
+    pub refresh_every: Duration,
+    /// Runs executing at once.
+    pub max_runs_in_flight: usize,
+}
+
+impl ServiceConfig {
+    pub fn new(home: PathBuf) -> ServiceConfig {
+        ServiceConfig {
+            home,
+            bundles: Vec::new(),
+            scheduler: SchedulerConfig::default(),
+            lease: DEFAULT_LEASE,
+            deliver_every: Duration::from_secs(1),
+            refresh_every: Duration::from_secs(2),
+            max_runs_in_flight: 16,
+        }
+    }
+}
+
+/// Where the daemon's components come from.
+#[derive(Clone)]
+pub enum ComponentSource {
+    /// The installed bundles (`switchyard bundle install`), under the data directory's trust policy,
+    /// hot-swapped as they change.
+    Installed(Arc<Registry>),
+    /// Bundle directories given explicitly (development).
+    Directories(Arc<Bundles>),
+}
+
+impl ComponentSource {
+    /// The installed bundles of `config.home`, or the directories of `config.bundles`.
+    pub async fn open(runtime: &Runtime, config: &ServiceConfig) -> Result<ComponentSource> {
+        if config.bundles.is_empty() {
+            let registry = Registry::open(runtime, &config.home).await?;
+            for problem in registry.snapshot().problems() {
+                tracing::warn!("an installed bundle does not load: {problem}");
+            }
+            return Ok(ComponentSource::Installed(Arc::new(registry)));
+        }
+        let bundles = Bundles::load(runtime, &config.bundles).await?;
+        // The development override obeys the same rule as an install: with trusted keys configured,
+        // only a bundle signed by one of them runs.
+        let trust = crate::registry::load_trusted_keys(&config.home)?;
+        for bundle in &bundles.0 {
+            trust.check(&bundle.root, bundle.signer.as_ref())?;
+        }
+        Ok(ComponentSource::Directories(Arc::new(bundles)))
+    }
+
+    pub fn components(&self) -> Arc<dyn Components> {
+        match self {
+            ComponentSource::Installed(registry) => registry.clone(),
+            ComponentSource::Directories(bundles) => bundles.clone(),
+        }
+    }
+}
+
+/// A running daemon.
+pub struct Service {
+    store: Store,
+    lease: Lease,
+    stop: tokio::sync::watch::Sender<bool>,
+    scheduler: SchedulerHandle,
+    runner: tokio::task::JoinHandle<Result<()>>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+    _heartbeat: Heartbeat,
+    source: ComponentSource,
+}
+
+impl Service {
+    /// Opens the store, the connections and the components, registers this host, and starts the
+    /// scheduler, the workflow runner and (for installed bundles) the refresher.
+    pub async fn start(runtime: Arc<Runtime>, config: ServiceConfig) -> Result<Service> {
+        let store = Store::open(&config.home).await?;
+        let connections =
+            Arc::new(StoreConnections::open(ConnectionStore::open(store.clone(), &config.home).await?).await?);
+        let source = ComponentSource::open(&runtime, &config).await?;
+        let refresher = match &source {
+            ComponentSource::Installed(registry) => {
+                Some(registry.spawn_refresher(runtime.clone(), config.refresh_every))
+            }
+            ComponentSource::Directories(_) => None,
+        };
+        let lease = Lease::new(config.lease);
+        lease.register(&store).await?;
+        let heartbeat = lease.spawn_heartbeat(&store);
+
+        let scheduler = scheduler::start(
+            store.clone(),
+            runtime.clone(),
+            source.components(),
+            connections.clone(),
+            config.scheduler.clone(),
+        );
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // A step calling its action is let finish: at most a deadline, plus the rate waits it may make.
+        let grace = runtime.limits().deadline + runtime.limits().rate_wait_allowance() + Duration::from_secs(1);
+        let runner = {
+            let (store, runtime, components, lease) =
+                (store.clone(), runtime.clone(), source.components(), lease.clone());
+            let mut stopped = stopped.clone();
+            let options = Options { stop: Some(stopped.clone()), ..Options::default() };
+            let (every, max_in_flight) = (config.deliver_every, config.max_runs_in_flight.max(1));
+            tokio::spawn(async move {
+                let executor = Executor::new(&store, &runtime, components.as_ref(), connections.as_ref())
+                    .with_options(options)
+                    .with_lease(lease);
+                let mut runner = WorkflowRunner::new(executor, TriggerOutbox::new(&store));
+                runner.max_in_flight = max_in_flight;
+                runner
+                    .run_until(every, grace, async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        };
+        Ok(Service { store, lease, stop, scheduler, runner, refresher, _heartbeat: heartbeat, source })
+    }
+
+    /// This host's id (`hosts.id`, the owner recorded on the runs it holds).
+    pub fn host_id(&self) -> &str {
+        &self.lease.owner
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn components(&self) -> &ComponentSource {
+        &self.source
+    }
+
+    pub fn scheduler(&self) -> &SchedulerHandle {
+        &self.scheduler
+    }
+
+    /// Stops polling (polls in flight commit) and running (each run stops at its next step and is
+    /// released as interrupted), then records this host as stopped.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.scheduler.shutdown().await;
+        let result = self.runner.await.map_err(|e| anyhow!("the workflow runner panicked: {e}"))?;
+        if let Some(refresher) = self.refresher {
+            refresher.abort();
+        }
+        self.lease.stopped(&self.store).await.context("recording this host as stopped")?;
+        result
+    }
+}
