@@ -41,14 +41,7 @@ pub struct Bundle {
     pub signer: Option<Signer>,
 }
 
-/// Whether this host can run components built against WIT package `version`: the same major (for
-/// 0.x, the same minor) and not newer than the host's.
-pub fn wit_compatible(version: &semver::Version) -> bool {
-    let host: semver::Version = bindings::WIT_VERSION.parse().expect("WIT_VERSION is semver");
-    let same_line =
-        if host.major == 0 { version.major == 0 && version.minor == host.minor } else { version.major == host.major };
-    same_line && *version <= host
-}
+pub use crate::runtime::bindings::wit_compatible;
 
 /// Reads and parses `bundle.toml` of the bundle directory `root`.
 pub fn read_manifest(dir: &Dir, root: &Path) -> Result<Manifest> {

@@ -34,9 +34,18 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub const ACTION_EXPORT: &str = "switchyard:connector/action-handler@0.1.0";
 pub const TRIGGER_EXPORT: &str = "switchyard:connector/trigger-handler@0.1.0";
 
+/// Whether this host can run components built against WIT package `version`: the same major (for
+/// 0.x, the same minor) and not newer than the host's.
+pub fn wit_compatible(version: &semver::Version) -> bool {
+    let host: semver::Version = WIT_VERSION.parse().expect("WIT_VERSION is semver");
+    let same_line =
+        if host.major == 0 { version.major == 0 && version.minor == host.minor } else { version.major == host.major };
+    same_line && *version <= host
+}
+
 /// Whether `exports` include the interface of `wanted` (an export name such as [`ACTION_EXPORT`]) at
 /// a WIT version this host serves: its own or an older compatible one (same line, see
-/// [`crate::bundle::wit_compatible`]). wasmtime finds a `@0.1.0` export under a newer `@0.1.x` name, so a
+/// [`wit_compatible`]). wasmtime finds a `@0.1.0` export under a newer `@0.1.x` name, so a
 /// component built against an older minor keeps working after additive changes to the contract.
 pub fn exports_compatible(exports: &[String], wanted: &str) -> bool {
     let interface = wanted.split_once('@').map_or(wanted, |(name, _)| name);
@@ -45,7 +54,7 @@ pub fn exports_compatible(exports: &[String], wanted: &str) -> bool {
             .strip_prefix(interface)
             .and_then(|rest| rest.strip_prefix('@'))
             .and_then(|version| version.parse::<semver::Version>().ok())
-            .is_some_and(|version| crate::bundle::wit_compatible(&version))
+            .is_some_and(|version| wit_compatible(&version))
     })
 }
 

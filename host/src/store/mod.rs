@@ -12,6 +12,11 @@ use std::time::Duration;
 
 pub const DATABASE_FILE: &str = "switchyard.db";
 
+/// The time as the store records it in its `*_at` columns kept in milliseconds: Unix ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,

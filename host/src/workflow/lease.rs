@@ -4,8 +4,7 @@
 //! never execute the same step, and a process killed outright has its runs taken over once its lease
 //! runs out (see [`super::records::claim`]).
 
-use super::records::now_ms;
-use crate::store::Store;
+use crate::store::{Store, now_ms};
 use anyhow::{Context, Result};
 use rand::Rng;
 use std::sync::Arc;
@@ -67,7 +66,7 @@ impl Lease {
     }
 
     /// Extends this process's lease on run `id`; false if it no longer holds it.
-    pub async fn renew(&self, store: &Store, id: super::records::RunId) -> Result<bool> {
+    pub async fn renew(&self, store: &Store, id: i64) -> Result<bool> {
         let done = sqlx::query("UPDATE workflow_runs SET lease_expires_at = ? WHERE id = ? AND owner = ?")
             .bind(self.expires_at())
             .bind(id)
@@ -91,7 +90,7 @@ impl Lease {
     /// handle lives (the executor holds one while it executes the run). A renewal that fails is
     /// retried at the next beat; if renewals fail for a whole lease another host may take the run
     /// over, and this one's next record write finds out ([`super::records::LeaseLost`]) and stops.
-    pub fn hold(&self, store: &Store, id: super::records::RunId) -> Heartbeat {
+    pub fn hold(&self, store: &Store, id: i64) -> Heartbeat {
         let (lease, store) = (self.clone(), store.clone());
         self.every_beat(move || {
             let (lease, store) = (lease.clone(), store.clone());

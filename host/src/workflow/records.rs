@@ -5,13 +5,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Sqlite, SqliteConnection, Transaction};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub type RunId = i64;
 
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use crate::store::now_ms;
 
 /// One trigger event, as the scheduler's outbox hands it over (or a test gives it directly).
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
