@@ -8,6 +8,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log written to a file or a pipe carries no escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -17,7 +19,8 @@ fn main() {
         }
     };
     if let Err(failure) = runtime.block_on(run(cli)) {
-        eprintln!("error: {:#}", failure.error);
+        // One line, whatever the error carries: guest text is escaped, so it cannot forge output.
+        eprintln!("error: {}", switchyard::runtime::state::escape_guest_text(&format!("{:#}", failure.error)));
         std::process::exit(failure.code);
     }
 }

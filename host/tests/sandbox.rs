@@ -100,3 +100,87 @@ async fn a_component_without_a_connection_cannot_make_requests() {
     let err = runtime.run_action(hostile, None, r#"{"mode":"call","path":"/me"}"#).await.unwrap_err();
     assert!(matches!(err.component_error(), Some(ComponentError::Forbidden(_))), "{err}");
 }
+
+/// A component's log text cannot forge the host's log lines or drive a terminal, and it is capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_log_line_is_escaped_and_the_log_is_capped() {
+    let emulator = emulator().await;
+    let forged = format!(
+        "innocent{}2026-12-02T00:00:00Z  WARN switchyard: connection acme removed\r\u{1b}[2J{}",
+        '\n',
+        "x".repeat(200)
+    );
+    let input = json!({"mode": "log", "text": forged}).to_string();
+    let bundle = bundle_path("testing").display().to_string();
+    let out = switchyard_command(
+        &repo_root().join("target/test-home"),
+        &[
+            "action",
+            "run",
+            "testing/hostile",
+            "--bundle",
+            &bundle,
+            "--base-url",
+            &emulator.base_url(),
+            "--input",
+            &input,
+        ],
+    )
+    .env("SWITCHYARD_TOKEN", emulator.token())
+    .env("SWITCHYARD_LOG", "component=info")
+    .env("NO_COLOR", "1")
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.lines().any(|line| line.starts_with("2026-12-02T00:00:00Z")), "a forged line reached the log");
+    assert!(!log.contains('\r') && !log.contains('\u{1b}'), "control characters reached the log");
+    assert!(
+        log.contains("innocent\\n2026-12-02T00:00:00Z"),
+        "the newline is shown escaped: {}",
+        &log[..log.len().min(600)]
+    );
+    let lines = log.lines().filter(|line| line.contains("innocent")).count();
+    assert!(lines < 1000 && lines > 10, "{lines} of 1000 lines were logged: the cap holds");
+    assert!(log.contains("log limit"), "the cap says so");
+}
+
+/// A component asking to be called again in u32::MAX seconds waits at most the host's longest backoff.
+#[tokio::test]
+async fn a_guest_supplied_retry_wait_is_clamped() {
+    use std::sync::{Arc, Mutex};
+    use switchyard::store::Store;
+    use switchyard::workflow::executor::{Executor, FixedConnection, Options, Sleeper};
+    use switchyard::workflow::records::TriggerEvent;
+    use switchyard::workflow::runner::{LoadedWorkflow, handle_event};
+
+    let emulator = emulator().await;
+    let runtime = runtime();
+    let bundle = load(&runtime, "testing").await;
+    let connection = FixedConnection(connection(&emulator));
+    let store = Store::in_memory().await.unwrap();
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let seen = waits.clone();
+    let sleeper: Sleeper = Arc::new(move |wait| {
+        seen.lock().unwrap().push(wait);
+        Box::pin(async {})
+    });
+    let executor =
+        Executor::new(&store, &runtime, &bundle, &connection).with_options(Options { sleeper, ..Options::default() });
+    let workflow = LoadedWorkflow::parse(
+        "limited.yaml",
+        "name: limited\ntrigger: { key: intercom/new-ticket }\nsteps:\n  - id: ask\n    action: testing/hostile\n    input: { mode: rate-limited }\n    on_error:\n      retry: { max_attempts: 2, backoff: 1s }\n",
+    )
+    .unwrap();
+    let event = TriggerEvent {
+        trigger_key: "intercom/new-ticket".into(),
+        dedupe_key: "t".into(),
+        occurred_at: 0,
+        payload: json!({}),
+    };
+    handle_event(&executor, &workflow, &event).await.unwrap();
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 1, "one retry: {waits:?}");
+    assert!(waits[0] <= std::time::Duration::from_secs(3600), "waited {:?}, not u32::MAX seconds", waits[0]);
+    assert!(waits[0] >= std::time::Duration::from_secs(1));
+}

@@ -5,6 +5,7 @@ use super::common::{
     OptionalConnection, failure_for_run, load_components, open_store, print_run, require, run_duration, time, truncate,
 };
 use crate::runtime::Runtime;
+use crate::runtime::state::escape_guest_text;
 use crate::store::Store;
 use crate::workflow::executor::{Executor, Options};
 use crate::workflow::records::{self, RunFilter, RunId, RunStatus};
@@ -92,7 +93,7 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: RunsCommand) -> R
                     run.status.as_str(),
                     run.started_at.map(time).unwrap_or_else(|| "-".into()),
                     run_duration(run),
-                    truncate(&run.dedupe_key, 40),
+                    truncate(&escape_guest_text(&run.dedupe_key), 40),
                 );
             }
             Ok(())

@@ -4,6 +4,7 @@
 use super::{BundleArg, Failure, exit};
 use crate::auth::ConnectionStore;
 use crate::bundle;
+use crate::runtime::state::escape_guest_text;
 use crate::runtime::{PollInput, Runtime};
 use crate::scheduler::{self, SchedulerConfig};
 use crate::service::{ComponentSource, Service, ServiceConfig};
@@ -186,7 +187,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: SubscriptionsCommand) 
                         t.polls,
                         t.events,
                         t.failures,
-                        t.last_error.as_deref().unwrap_or("-")
+                        t.last_error.as_deref().map(escape_guest_text).unwrap_or_else(|| "-".into())
                     );
                 }
             }

@@ -21,6 +21,8 @@ pub struct InvocationState {
     /// What this invocation's requests share: rate waits (which the deadline does not count),
     /// unanswered writes (which make a failure's outcome unknown), the deadline a request may use.
     pub(crate) call: CallState,
+    /// Bytes of log text written so far (capped at [`LOG_BYTES_PER_INVOCATION`]).
+    logged: usize,
 }
 
 impl InvocationState {
@@ -35,12 +37,13 @@ impl InvocationState {
         InvocationState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { limit: memory_bytes, exceeded: None },
+            limiter: MemoryLimiter::new(memory_bytes),
             http,
             connection,
             policy,
             component_key,
             call,
+            logged: 0,
         }
     }
 }
@@ -52,10 +55,29 @@ impl WasiView for InvocationState {
 }
 
 /// Refuses memory growth past the limit with an error that says so, instead of letting the guest's
-/// allocator fail into an anonymous `unreachable` trap.
+/// allocator fail into an anonymous `unreachable` trap. The limit is for the whole invocation: every
+/// linear memory of every core instance counts, so a component cannot multiply its share by declaring
+/// more memories; the number of instances, memories and tables is capped too, in both allocators (the
+/// pool has its own caps, the on-demand fallback has only these).
 pub struct MemoryLimiter {
     limit: usize,
+    /// Bytes of linear memory the invocation holds, across all its memories.
+    used: usize,
     pub(crate) exceeded: Option<usize>,
+}
+
+impl MemoryLimiter {
+    /// Core instances one invocation may create: a wit-bindgen component has a handful (the program
+    /// and adapter shims); the pool allows 16 per component.
+    pub const MAX_INSTANCES: usize = 16;
+    /// Linear memories one invocation may create (the pool allows 4 per component).
+    pub const MAX_MEMORIES: usize = 4;
+    /// Tables one invocation may create (the pool allows 8 per component).
+    pub const MAX_TABLES: usize = 8;
+
+    pub fn new(limit: usize) -> MemoryLimiter {
+        MemoryLimiter { limit, used: 0, exceeded: None }
+    }
 }
 
 /// The trap raised when a component asks for more memory than its limit.
@@ -67,11 +89,14 @@ pub struct MemoryLimitExceeded {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = Some(desired);
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { desired, limit: self.limit }));
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // A new memory arrives with `current` 0; a growing one with its old size.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            self.exceeded = Some(total);
+            return Err(wasmtime::Error::new(MemoryLimitExceeded { desired: total, limit: self.limit }));
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -79,6 +104,29 @@ impl ResourceLimiter for MemoryLimiter {
         // Tables hold function references; 100k is far beyond any real component.
         Ok(desired <= 100_000)
     }
+
+    fn instances(&self) -> usize {
+        Self::MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        Self::MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        Self::MAX_TABLES
+    }
+}
+
+/// The most log text one invocation may write into the host's log; past it, lines are dropped (and
+/// one line says so), so a component cannot flood the log.
+pub const LOG_BYTES_PER_INVOCATION: usize = 64 << 10;
+
+/// Guest text as it may appear in a log line or on a terminal: control characters (newlines and
+/// carriage returns included, which would forge log lines, and escape sequences, which drive
+/// terminals) are written as escapes.
+pub fn escape_guest_text(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 impl types::Host for InvocationState {}
@@ -111,6 +159,18 @@ impl http::Host for InvocationState {
 
 impl log::Host for InvocationState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.logged >= LOG_BYTES_PER_INVOCATION {
+            return Ok(());
+        }
+        self.logged += message.len();
+        let message = if self.logged >= LOG_BYTES_PER_INVOCATION {
+            format!(
+                "{} [log limit of {LOG_BYTES_PER_INVOCATION} bytes reached; further lines dropped]",
+                escape_guest_text(&message)
+            )
+        } else {
+            escape_guest_text(&message)
+        };
         let component = &*self.component_key;
         match level {
             log::Level::Trace => tracing::trace!(target: "component", component, "{message}"),
@@ -126,5 +186,37 @@ impl log::Host for InvocationState {
 impl clock::Host for InvocationState {
     async fn now(&mut self) -> wasmtime::Result<u64> {
         Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn the_memory_limit_counts_every_memory_of_the_invocation() {
+        let mut limiter = MemoryLimiter::new(64 * MIB);
+        // Two memories of 30 MiB fit; a third memory of 10 MiB does not, although each alone would.
+        assert!(limiter.memory_growing(0, 30 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(0, 30 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(0, 10 * MIB, None).is_err());
+        assert_eq!(limiter.exceeded, Some(70 * MIB));
+        // Growing one that exists counts only the growth.
+        let mut limiter = MemoryLimiter::new(64 * MIB);
+        assert!(limiter.memory_growing(0, 40 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(40 * MIB, 60 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(60 * MIB, 65 * MIB, None).is_err());
+        assert!(limiter.instances() <= 16 && limiter.memories() <= 4 && limiter.tables() <= 8);
+    }
+
+    #[test]
+    fn guest_text_cannot_forge_log_lines_or_drive_a_terminal() {
+        let forged = "ok\n2026-12-02T00:00:00Z  INFO switchyard: connection acme removed\r\u{1b}[2J";
+        let escaped = escape_guest_text(forged);
+        assert!(!escaped.chars().any(char::is_control), "{escaped}");
+        assert!(escaped.contains("\\n") && escaped.contains("\\r") && escaped.contains("\\u{1b}"), "{escaped}");
+        assert_eq!(escape_guest_text("plain text, ünïcode"), "plain text, ünïcode");
     }
 }

@@ -20,6 +20,9 @@ struct Input {
     /// For `call`: headers to set.
     #[serde(default)]
     headers: Vec<(String, String)>,
+    /// For `log` and `unauthorized`: the text to write or report.
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -37,6 +40,14 @@ enum Mode {
     Trap,
     /// Send a GET with the given path and headers and return what came back.
     Call,
+    /// Send a POST (a write) with the given path and return what came back.
+    Post,
+    /// Say the service is rate limited and ask to be called again in u32::MAX seconds.
+    RateLimited,
+    /// Claim the connection's credentials were refused (without any request seeing a 401).
+    Unauthorized,
+    /// Write `text` into the host's log, 1,000 times.
+    Log,
 }
 
 impl Action for Hostile {
@@ -76,6 +87,29 @@ impl Action for Hostile {
                 };
                 let response = switchyard_sdk::http::send(&request)?;
                 Ok(json!({"status": response.status, "body": response.body}))
+            }
+            Mode::Post => {
+                let request = Request {
+                    method: Method::Post,
+                    path: input.path.unwrap_or_else(|| "/contacts".to_string()),
+                    query: Vec::new(),
+                    headers: input.headers,
+                    body: Some("{}".to_string()),
+                };
+                let response = switchyard_sdk::http::send(&request)?;
+                Ok(json!({"status": response.status, "body": response.body}))
+            }
+            Mode::RateLimited => Err(Error::RateLimited(switchyard_sdk::RateLimit {
+                message: "come back much later".into(),
+                retry_after_seconds: Some(u32::MAX),
+            })),
+            Mode::Unauthorized => Err(Error::Unauthorized(input.text.unwrap_or_else(|| "refused".into()))),
+            Mode::Log => {
+                let text = input.text.unwrap_or_default();
+                for _ in 0..1000 {
+                    switchyard_sdk::log::info(&text);
+                }
+                Ok(json!({"logged": 1000}))
             }
         }
     }
