@@ -92,7 +92,12 @@ pub async fn failure_for_run(store: &Store, run: &RunRecord) -> Failure {
 /// A readable view of one run.
 pub fn print_run(run: &RunRecord, steps: &[StepRecord]) {
     println!("run {}  workflow {}  {}", run.id, run.workflow, run.status.as_str().to_uppercase());
-    println!("  event     {} ({}) at {}", escape_guest_text(&run.dedupe_key), run.trigger_key, time(run.occurred_at * 1000));
+    println!(
+        "  event     {} ({}) at {}",
+        escape_guest_text(&run.dedupe_key),
+        run.trigger_key,
+        time(run.occurred_at * 1000)
+    );
     if let Some(started) = run.started_at {
         println!("  started   {}  took {}", time(started), run_duration(run));
     }
@@ -134,7 +139,11 @@ pub fn print_run(run: &RunRecord, steps: &[StepRecord]) {
             println!("      {label:<9} {}", indent(&pretty(&output)));
         }
         if let Some(error) = &step.error {
-            println!("      error     {} ({})", escape_guest_text(error), step.error_kind.as_deref().unwrap_or("error"));
+            println!(
+                "      error     {} ({})",
+                escape_guest_text(error),
+                step.error_kind.as_deref().unwrap_or("error")
+            );
         }
     }
 }
