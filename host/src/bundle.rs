@@ -6,7 +6,7 @@
 //! `bundle.toml`, which carries every component's sha256, so the signature covers the components too.
 
 use crate::http::HostPolicy;
-use crate::runtime::bindings::{self, ComponentKind};
+use crate::contract::{self, ComponentKind};
 use crate::runtime::{LoadedComponent, Runtime};
 use anyhow::{Context, Result, bail};
 use cap_std::ambient_authority;
@@ -41,7 +41,7 @@ pub struct Bundle {
     pub signer: Option<Signer>,
 }
 
-pub use crate::runtime::bindings::wit_compatible;
+pub use crate::contract::wit_compatible;
 
 /// Reads and parses `bundle.toml` of the bundle directory `root`.
 pub fn read_manifest(dir: &Dir, root: &Path) -> Result<Manifest> {
@@ -149,7 +149,7 @@ pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path) -> Result<Bundl
             "{}: built against switchyard:connector@{}, but this host serves @{}; rebuild the bundle with a compatible SDK",
             root.display(),
             manifest.bundle.wit,
-            bindings::WIT_VERSION
+            contract::WIT_VERSION
         );
     }
     let signer = verify_signature(dir, root, &manifest_bytes)?;
@@ -223,7 +223,7 @@ impl Bundle {
     fn pick(&self, key: &str, requirement: Option<&str>, kind: ComponentKind) -> Result<Arc<LoadedComponent>> {
         let component = self.component(key)?;
         if component.kind() != kind {
-            return Err(bindings::wrong_kind(key, component.kind(), kind));
+            return Err(contract::wrong_kind(key, component.kind(), kind));
         }
         if let Some(requirement) = requirement {
             let req = semver::VersionReq::parse(requirement).map_err(|e| {
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn the_host_serves_the_contract_version_bundles_are_built_against() {
-        assert_eq!(bindings::WIT_VERSION, switchyard_manifest::WIT_VERSION);
+        assert_eq!(contract::WIT_VERSION, switchyard_manifest::WIT_VERSION);
         assert!(wit_compatible(&switchyard_manifest::WIT_VERSION.parse().unwrap()));
     }
 }

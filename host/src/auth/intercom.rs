@@ -2,8 +2,8 @@
 
 use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
 use crate::runtime::Limits;
-use crate::runtime::bindings::ComponentError;
-use crate::runtime::bindings::http::{Method, Request};
+use crate::contract::ComponentError;
+use crate::contract::http::{Method, Request};
 use serde_json::Value;
 use url::Url;
 

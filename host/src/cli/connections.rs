@@ -9,7 +9,7 @@ use crate::auth::store::{now_unix, validate_name};
 use crate::auth::{ConnectionError, ConnectionInfo, ConnectionStore, NewConnection, OAuthClientRecord};
 use crate::http::Connection;
 use crate::runtime::InvocationError;
-use crate::runtime::bindings::ComponentError;
+use crate::contract::ComponentError;
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use secrecy::SecretString;

@@ -3,7 +3,7 @@
 
 use super::{BundleArg, ConnectionArgs, Failure, exit, resolve_connection};
 use crate::bundle;
-use crate::runtime::bindings::ComponentKind;
+use crate::contract::ComponentKind;
 use crate::runtime::{PollInput, PolledEvent, Runtime};
 use anyhow::{Context, anyhow};
 use clap::Subcommand;

@@ -1,8 +1,8 @@
 //! The per-workspace rate budget: the window's permits, its statistics, the time invocations spent
 //! waiting for it, and the workspace's company-scroll lease.
 
-use crate::runtime::bindings::http::Response;
-use crate::runtime::bindings::types::{Error as ComponentError, RateLimit};
+use crate::contract::http::Response;
+use crate::contract::types::{Error as ComponentError, RateLimit};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -13,8 +13,8 @@ mod budget;
 
 pub use budget::{BudgetStats, RateWaits};
 
-use crate::runtime::bindings::http::{Method, Request, Response};
-use crate::runtime::bindings::types::{Error as ComponentError, RateLimit, UpstreamError};
+use crate::contract::http::{Method, Request, Response};
+use crate::contract::types::{Error as ComponentError, RateLimit, UpstreamError};
 use crate::runtime::engine::Limits;
 use budget::{ScrollCall, Workspace, reset_wait, track_scroll};
 use secrecy::{ExposeSecret, SecretString};

@@ -2,7 +2,7 @@
 
 use super::{InstalledBundle, Registry};
 use crate::runtime::LoadedComponent;
-use crate::runtime::bindings::ComponentKind;
+use crate::contract::ComponentKind;
 use anyhow::{Context, Result, bail};
 use semver::{Version, VersionReq};
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ impl Installed {
         };
         let resolved = self.resolve(&text.parse()?)?;
         if resolved.component.kind() != kind {
-            return Err(crate::runtime::bindings::wrong_kind(key, resolved.component.kind(), kind));
+            return Err(crate::contract::wrong_kind(key, resolved.component.kind(), kind));
         }
         Ok(resolved.component)
     }

@@ -223,7 +223,7 @@ impl ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::types::{RateLimit, UpstreamError};
+    use crate::contract::types::{RateLimit, UpstreamError};
 
     fn upstream(status: u16) -> InvocationError {
         InvocationError::Component(ComponentError::Upstream(UpstreamError {

@@ -4,7 +4,8 @@
 //! The component side (a loaded component, its input validation, and what a poll takes and returns)
 //! is in `component`.
 
-pub mod bindings;
+/// The contract bindings, where the runtime's callers have always found them.
+pub use crate::contract as bindings;
 pub mod cache;
 mod component;
 pub mod engine;

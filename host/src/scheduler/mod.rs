@@ -347,7 +347,7 @@ async fn try_poll(
     let result = match shared.runtime.poll_trigger(&component, Some(&connection), input).await {
         Ok(result) => result,
         Err(error) => {
-            use crate::runtime::bindings::ComponentError;
+            use crate::contract::ComponentError;
             if let Some(ComponentError::Unauthorized(detail)) = error.component_error() {
                 shared.connections.unauthorized(&subscription.connection, detail).await;
             }

@@ -8,7 +8,7 @@ use super::expressions::Expressions;
 use super::lease::{DEFAULT_LEASE, Lease};
 use super::records::{self, AttemptEnd, AttemptStart, Claim, RunId, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::http::Connection;
-use crate::runtime::bindings::ComponentError;
+use crate::contract::ComponentError;
 use crate::runtime::{InvocationError, LoadedComponent, Runtime};
 use crate::store::Store;
 use anyhow::{Context, Result};

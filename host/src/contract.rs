@@ -1,5 +1,7 @@
-//! Host bindings for the WIT contract in `wit/`: one `bindgen!` per world; the trigger world reuses the
-//! action world's import interfaces so the host implements HTTP, log and clock once.
+//! The WIT contract in `wit/` as the host sees it: one `bindgen!` per world (the trigger world reuses
+//! the action world's import interfaces, so the host implements HTTP, log and clock once), the contract
+//! version, and the names of the component kinds. Below everything else in the host: the runtime, the
+//! outbound HTTP layer and the bundle loader all speak these types.
 
 pub mod action {
     wasmtime::component::bindgen!({
@@ -17,10 +19,10 @@ pub mod trigger {
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
-            "switchyard:connector/types": crate::runtime::bindings::action::switchyard::connector::types,
-            "switchyard:connector/http": crate::runtime::bindings::action::switchyard::connector::http,
-            "switchyard:connector/log": crate::runtime::bindings::action::switchyard::connector::log,
-            "switchyard:connector/clock": crate::runtime::bindings::action::switchyard::connector::clock,
+            "switchyard:connector/types": crate::contract::action::switchyard::connector::types,
+            "switchyard:connector/http": crate::contract::action::switchyard::connector::http,
+            "switchyard:connector/log": crate::contract::action::switchyard::connector::log,
+            "switchyard:connector/clock": crate::contract::action::switchyard::connector::clock,
         },
     });
 }
