@@ -5,8 +5,8 @@
 //! A bundle may be signed: `bundle.sig` holds an ed25519 signature over the exact bytes of
 //! `bundle.toml`, which carries every component's sha256, so the signature covers the components too.
 
-use crate::http::HostPolicy;
 use crate::contract::{self, ComponentKind};
+use crate::http::HostPolicy;
 use crate::runtime::{LoadedComponent, Runtime};
 use anyhow::{Context, Result, bail};
 use cap_std::ambient_authority;

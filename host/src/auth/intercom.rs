@@ -1,9 +1,9 @@
 //! Intercom specifics: regional hosts, OAuth endpoints, and `GET /me` to learn a token's workspace.
 
-use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
-use crate::runtime::Limits;
 use crate::contract::ComponentError;
 use crate::contract::http::{Method, Request};
+use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
+use crate::runtime::Limits;
 use serde_json::Value;
 use url::Url;
 

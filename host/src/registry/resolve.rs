@@ -1,8 +1,8 @@
 //! Resolution: the installed set at one moment, `key@requirement`, and the component it resolves to.
 
 use super::{InstalledBundle, Registry};
-use crate::runtime::LoadedComponent;
 use crate::contract::ComponentKind;
+use crate::runtime::LoadedComponent;
 use anyhow::{Context, Result, bail};
 use semver::{Version, VersionReq};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The per-invocation store state and the host side of the contract's imports.
 
-use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
 use crate::contract::{clock, http, log, types};
+use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
