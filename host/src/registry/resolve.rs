@@ -185,3 +185,37 @@ impl Resolved {
         component_version(&self.component)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_reference_is_a_key_with_an_optional_requirement() {
+        let plain: ComponentRef = "intercom/create-contact".parse().unwrap();
+        assert_eq!((plain.key.as_str(), &plain.requirement), ("intercom/create-contact", &VersionReq::STAR));
+        assert_eq!(plain.to_string(), "intercom/create-contact");
+
+        let pinned: ComponentRef = " intercom/create-contact @ ^1.2 ".parse().unwrap();
+        assert_eq!(pinned.key, "intercom/create-contact");
+        assert!(pinned.requirement.matches(&Version::new(1, 9, 0)));
+        assert!(!pinned.requirement.matches(&Version::new(2, 0, 0)));
+        assert_eq!(pinned.to_string(), "intercom/create-contact@^1.2");
+
+        // A bare version is a caret range; `=` pins it.
+        let bare: ComponentRef = "intercom/find-contact@1.0.0".parse().unwrap();
+        assert!(bare.requirement.matches(&Version::new(1, 1, 0)));
+        let exact: ComponentRef = "intercom/find-contact@=1.0.0".parse().unwrap();
+        assert!(!exact.requirement.matches(&Version::new(1, 1, 0)));
+    }
+
+    #[test]
+    fn a_malformed_reference_says_what_a_reference_looks_like() {
+        for bad in ["create-contact", "/create-contact", "intercom/", "intercom/a/b", ""] {
+            let error = bad.parse::<ComponentRef>().unwrap_err().to_string();
+            assert!(error.contains("connector/name"), "{bad:?}: {error}");
+        }
+        let error = "intercom/create-contact@banana".parse::<ComponentRef>().unwrap_err().to_string();
+        assert!(error.contains("not a version requirement") && error.contains("^1.2"), "{error}");
+    }
+}
