@@ -23,7 +23,7 @@ pub enum RunsCommand {
         /// Only the runs of this workflow.
         #[arg(long, value_name = "NAME")]
         workflow: Option<String>,
-        /// Only runs that failed or need attention.
+        /// Only runs that failed, need attention, or were interrupted and wait to be resumed.
         #[arg(long)]
         failed: bool,
         /// How many runs to show.
@@ -84,16 +84,25 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: RunsCommand) -> R
                 println!("no matching runs");
                 return Ok(());
             }
-            println!("{:<6} {:<28} {:<11} {:<20} {:<9} EVENT", "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION");
+            println!(
+                "{:<6} {:<28} {:<15} {:<20} {:<9} {:<40} ERROR",
+                "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "EVENT"
+            );
             for run in &runs {
+                let error = match (&run.failed_step, &run.error) {
+                    (Some(step), Some(error)) => format!("[{step}] {error}"),
+                    (None, Some(error)) => error.clone(),
+                    _ => "-".into(),
+                };
                 println!(
-                    "{:<6} {:<28} {:<11} {:<20} {:<9} {}",
+                    "{:<6} {:<28} {:<15} {:<20} {:<9} {:<40} {}",
                     run.id,
                     truncate(&run.workflow, 28),
                     run.status.as_str(),
                     run.started_at.map(time).unwrap_or_else(|| "-".into()),
                     run_duration(run),
                     truncate(&escape_guest_text(&run.dedupe_key), 40),
+                    truncate(&escape_guest_text(&error), 80),
                 );
             }
             Ok(())

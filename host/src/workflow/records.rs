@@ -288,7 +288,7 @@ pub async fn list_runs(store: &Store, filter: &RunFilter) -> Result<Vec<RunRecor
     let limit = if filter.limit > 0 { filter.limit } else { 50 };
     Ok(sqlx::query_as(
         "SELECT * FROM workflow_runs
-         WHERE (?1 IS NULL OR workflow = ?1) AND (?2 = 0 OR status IN ('failed', 'needs_attention'))
+         WHERE (?1 IS NULL OR workflow = ?1) AND (?2 = 0 OR status IN ('failed', 'needs_attention', 'interrupted'))
          ORDER BY id DESC LIMIT ?3",
     )
     .bind(&filter.workflow)

@@ -182,13 +182,35 @@ impl<'a, O: EventFeed> WorkflowRunner<'a, O> {
         Ok(created)
     }
 
+    /// Executes run `id` and logs its outcome in one line: workflow, run, status, the step that
+    /// stopped it and why, and what to do about it.
     async fn execute_logged(&self, id: RunId) {
-        match self.executor.execute(id).await {
-            Ok(RunStatus::NeedsAttention) => {
-                tracing::warn!(run = id, "the run needs attention: `switchyard runs show {id}` says what to check")
+        let status = match self.executor.execute(id).await {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::error!(
+                    run = id,
+                    "the run could not be executed: {error:#}; `switchyard runs retry {id}` tries again"
+                );
+                return;
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(run = id, "the run could not be executed: {error:#}"),
+        };
+        let Ok(Some(run)) = records::get_run(self.executor.store, id).await else { return };
+        let step = run.failed_step.as_deref().unwrap_or("-");
+        let error = run.error.as_deref().map(crate::runtime::state::escape_guest_text).unwrap_or_default();
+        match status {
+            RunStatus::Succeeded => tracing::info!(workflow = run.workflow, run = id, "run succeeded"),
+            RunStatus::Failed => tracing::warn!(
+                workflow = run.workflow,
+                run = id,
+                step,
+                "run failed: {error}; `switchyard runs show {id}` shows it, `switchyard runs retry {id}` retries it"
+            ),
+            RunStatus::NeedsAttention => {
+                tracing::warn!(workflow = run.workflow, run = id, step, "run needs attention: {error}")
+            }
+            // Interrupted (this host is stopping) or held by another host: nothing to report.
+            _ => {}
         }
     }
 
