@@ -5,6 +5,7 @@ mod action;
 mod bundle;
 mod common;
 mod connections;
+mod prune;
 mod runs;
 mod subscriptions;
 mod trigger;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Run history: list runs, show one step by step, retry a failed one.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Delete delivered events, finished runs and stopped hosts older than their retention (the
+    /// daemon does this every hour); `--dry-run` only counts.
+    Prune(prune::PruneArgs),
     /// List polling triggers, run one poll, print samples.
     #[command(subcommand)]
     Trigger(trigger::TriggerCommand),
@@ -155,6 +159,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Connections(command) => connections::connections(&home, command).await,
         Command::Workflow(command) => workflow::run(&runtime, &home, command).await,
         Command::Runs(command) => runs::run(&runtime, &home, command).await,
+        Command::Prune(args) => prune::run(&home, args).await,
         Command::Trigger(command) => trigger::run(&runtime, &home, command).await,
         Command::Subscriptions(command) => subscriptions::run(&runtime, &home, command).await,
         Command::Run(args) => subscriptions::serve(runtime.clone(), &home, args).await,

@@ -11,6 +11,8 @@
 //!                    runs + steps in the store; a heartbeat renews each held run's lease
 //! ```
 //!
+//! A pruner deletes what the store no longer keeps ([`Retention`]) at start and then every hour.
+//!
 //! Shutdown stops the scheduler (polls in flight commit) and the runner (each run stops at its next
 //! step boundary and is released as interrupted, to be resumed by whoever claims it next).
 
@@ -24,8 +26,10 @@ use crate::registry::Registry;
 use crate::runtime::{Components, Runtime};
 use crate::scheduler::{self, SchedulerConfig, SchedulerHandle};
 use crate::store::Store;
+use crate::store::retention::{self, Retention};
 use crate::workflow::executor::{Executor, Options};
 use crate::workflow::lease::{DEFAULT_LEASE, Heartbeat, Lease};
+use crate::workflow::records::now_ms;
 use crate::workflow::runner::WorkflowRunner;
 use crate::workflow::sources::TriggerOutbox;
 use anyhow::{Context, Result, anyhow};
@@ -50,7 +54,12 @@ pub struct ServiceConfig {
     pub refresh_every: Duration,
     /// Runs executing at once.
     pub max_runs_in_flight: usize,
+    /// How long delivered events, finished runs and stopped hosts are kept (pruned every hour).
+    pub retention: Retention,
 }
+
+/// How often the daemon prunes the store (and once at its start).
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 impl ServiceConfig {
     pub fn new(home: PathBuf) -> ServiceConfig {
@@ -62,6 +71,7 @@ impl ServiceConfig {
             deliver_every: Duration::from_secs(1),
             refresh_every: Duration::from_secs(2),
             max_runs_in_flight: 16,
+            retention: Retention::default(),
         }
     }
 }
@@ -112,6 +122,7 @@ pub struct Service {
     scheduler: SchedulerHandle,
     runner: tokio::task::JoinHandle<Result<()>>,
     refresher: Option<tokio::task::JoinHandle<()>>,
+    pruner: tokio::task::JoinHandle<()>,
     _heartbeat: Heartbeat,
     source: ComponentSource,
 }
@@ -164,7 +175,8 @@ impl Service {
                     .await
             })
         };
-        Ok(Service { store, lease, stop, scheduler, runner, refresher, _heartbeat: heartbeat, source })
+        let pruner = spawn_pruner(store.clone(), config.retention.clone(), stopped.clone());
+        Ok(Service { store, lease, stop, scheduler, runner, refresher, pruner, _heartbeat: heartbeat, source })
     }
 
     /// This host's id (`hosts.id`, the owner recorded on the runs it holds).
@@ -193,7 +205,43 @@ impl Service {
         if let Some(refresher) = self.refresher {
             refresher.abort();
         }
+        let _ = self.pruner.await;
         self.lease.stopped(&self.store).await.context("recording this host as stopped")?;
         result
     }
+}
+
+/// Prunes the store now and then every [`PRUNE_EVERY`] until `stopped`; a prune in progress is
+/// dropped at the stop (each batch is its own statement, so what was deleted stays deleted).
+fn spawn_pruner(
+    store: Store,
+    retention: Retention,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let stop = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let work = async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match retention::prune(&store, &retention, now_ms()).await {
+                Ok(p) if p.is_empty() => tracing::debug!("pruned the store: nothing past its retention"),
+                Ok(p) => tracing::info!(
+                    "pruned the store: {} delivered events, {} finished runs, {} stopped hosts",
+                    p.events,
+                    p.runs,
+                    p.hosts
+                ),
+                Err(error) => tracing::warn!("pruning the store failed (tried again in an hour): {error:#}"),
+            }
+        }
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop => {}
+            () = work => {}
+        }
+    })
 }

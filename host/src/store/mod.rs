@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite database in the data directory, through sqlx (the same queries can
 //! later target PostgreSQL). Schema changes are migrations in `host/migrations/`, applied on open.
 
+pub mod retention;
 pub mod triggers;
 
 use anyhow::{Context, Result};
