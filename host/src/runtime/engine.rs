@@ -28,6 +28,14 @@ pub struct Limits {
     pub rate_limit_max_wait: Duration,
     /// Invocations that may run at once: sizes the pooling allocator's slots.
     pub max_concurrent_invocations: u32,
+    /// Whether components may reach hosts other than their connection's own origin at addresses that
+    /// are not public (loopback, private ranges, link-local, CGNAT, ...), and loopback over plain
+    /// http. Off by default: allowed hosts are checked by name, and a name a bundle allows can be
+    /// pointed at the cloud metadata service (169.254.169.254), the host itself or the internal
+    /// network. The connection's own origin is reachable either way (the emulator and a self-hosted
+    /// Intercom proxy live on loopback); turn this on only for a trusted bundle that talks to a
+    /// service of your own on a private network.
+    pub allow_private_egress: bool,
 }
 
 impl Default for Limits {
@@ -41,6 +49,7 @@ impl Default for Limits {
             rate_limit_retries: 3,
             rate_limit_max_wait: Duration::from_secs(10),
             max_concurrent_invocations: 128,
+            allow_private_egress: false,
         }
     }
 }
