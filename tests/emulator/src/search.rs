@@ -197,8 +197,9 @@ fn eval_filter(actual: &FVal, op: &str, value: &Value, ftype: FType, date_mode: 
                 let (Some(x), Some(v)) = (int_of(actual), as_int(value)) else {
                     return false;
                 };
-                let day = v - v.rem_euclid(86_400);
-                x >= day && x < day + 86_400
+                // Saturating: a date at the edge of i64 is a nonsense query, not a reason to panic.
+                let day = v.saturating_sub(v.rem_euclid(86_400));
+                x >= day && x < day.saturating_add(86_400)
             } else {
                 eq(actual, value, ftype)
             }
@@ -209,9 +210,9 @@ fn eval_filter(actual: &FVal, op: &str, value: &Value, ftype: FType, date_mode: 
                 return false;
             };
             if ftype == FType::Date && date_mode == DateMode::Day {
-                let day = v - v.rem_euclid(86_400);
+                let day = v.saturating_sub(v.rem_euclid(86_400));
                 return match op {
-                    ">" => x >= day + 86_400,
+                    ">" => x >= day.saturating_add(86_400),
                     "<" => x < day,
                     _ => false,
                 };
