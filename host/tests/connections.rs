@@ -406,7 +406,8 @@ async fn callback_with_code(authorize: &Url) -> Url {
 async fn reused_and_expired_codes_are_refused_clearly() {
     let emulator = emulator_with_app().await;
 
-    // Reused: someone else exchanges the code first.
+    // Reused: someone else tries the code first. Without the flow's PKCE verifier they get no token,
+    // and the emulator burns the code.
     let pending = oauth::begin(&app(&emulator), 0).await.unwrap();
     let callback = callback_with_code(pending.authorize_url()).await;
     let code = callback.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
@@ -416,7 +417,8 @@ async fn reused_and_expired_codes_are_refused_clearly() {
         .send()
         .await
         .unwrap();
-    assert_eq!(first.status(), 200);
+    assert_eq!(first.status(), 400);
+    assert!(first.text().await.unwrap().contains("code_verifier"), "refused for the missing verifier");
     let flow = tokio::spawn(pending.complete(Duration::from_secs(30)));
     assert_eq!(reqwest::get(callback).await.unwrap().status(), 200);
     let error = format!("{:#}", flow.await.unwrap().unwrap_err());

@@ -844,9 +844,10 @@ async fn the_cli_validates_tests_and_shows_runs() {
     let event = home.path().join("event.json");
     std::fs::write(&event, json!({"email": "ada@example.com", "role": "user"}).to_string()).unwrap();
     let (url, token) = (f.emulator.base_url(), f.emulator.token().to_string());
-    let args = ["workflow", "test", file.to_str().unwrap(), "--bundle", &bundle, "--base-url", &url, "--token", &token];
-    let out =
-        switchyard(home.path(), &[&args[..], &["--event", event.to_str().unwrap(), "--dry-run", "--json"]].concat());
+    let args = ["workflow", "test", file.to_str().unwrap(), "--bundle", &bundle, "--base-url", &url];
+    let args = [&args[..], &["--event", event.to_str().unwrap(), "--dry-run", "--json"]].concat();
+    // The token comes from the environment (there is no --token flag).
+    let out = switchyard_command(home.path(), &args).env("SWITCHYARD_TOKEN", &token).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     let statuses: Vec<&str> =

@@ -1,5 +1,9 @@
 //! The OAuth 2.0 authorization-code flow for a command-line app: a loopback callback server, the
-//! authorize URL with a random `state`, the state check, and the code exchange (the `oauth2` crate).
+//! authorize URL with a random `state` and a PKCE S256 `code_challenge` (RFC 7636), the state check,
+//! and the code exchange with the `code_verifier` (the `oauth2` crate). PKCE binds the code to this
+//! process: a code intercepted on the way (another local app listening on the callback port, a
+//! browser extension, a log) cannot be exchanged without the verifier, which never leaves memory.
+//! Intercom does not require PKCE; a provider that ignores the parameters is unaffected.
 //!
 //! Intercom's flavour: no scopes (permissions are set on the app), the client authenticates in the
 //! request body, the token may come as `access_token` or as the legacy `token`, errors come as an
@@ -13,8 +17,8 @@ use axum::response::Html;
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
 use oauth2::{
     AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ErrorResponse, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken, TokenResponse,
-    TokenUrl,
+    ErrorResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -74,6 +78,8 @@ pub struct PendingAuthorization {
     redirect_uri: Url,
     token_url: Url,
     client: OAuthClient,
+    /// The PKCE verifier of this flow, sent with the code exchange (taken by [`Self::complete`]).
+    pkce_verifier: Option<PkceCodeVerifier>,
     callbacks: mpsc::Receiver<Callback>,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -89,7 +95,7 @@ struct CallbackState {
 }
 
 /// Binds the loopback callback server on `127.0.0.1:callback_port` (0 = any free port) and builds
-/// the authorize URL with a fresh random `state`.
+/// the authorize URL with a fresh random `state` and PKCE challenge (S256 of a random verifier).
 pub async fn begin(app: &OAuthApp, callback_port: u16) -> Result<PendingAuthorization> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", callback_port)).await.map_err(|e| {
         anyhow!(
@@ -106,7 +112,8 @@ pub async fn begin(app: &OAuthApp, callback_port: u16) -> Result<PendingAuthoriz
         .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()))
         // Intercom reads client_id and client_secret from the body, not from Basic auth.
         .set_auth_type(AuthType::RequestBody);
-    let (authorize_url, state) = client.authorize_url(CsrfToken::new_random).url();
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state) = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(pkce_challenge).url();
 
     let (sender, callbacks) = mpsc::channel(4);
     let shared =
@@ -126,13 +133,15 @@ pub async fn begin(app: &OAuthApp, callback_port: u16) -> Result<PendingAuthoriz
         redirect_uri,
         token_url: app.token_url.clone(),
         client,
+        pkce_verifier: Some(pkce_verifier),
         callbacks,
         shutdown: Some(shutdown),
     })
 }
 
 impl PendingAuthorization {
-    /// The URL the user opens to approve the app (it carries the client id and the `state`).
+    /// The URL the user opens to approve the app (it carries the client id, the `state` and the PKCE
+    /// `code_challenge`).
     pub fn authorize_url(&self) -> &Url {
         &self.authorize_url
     }
@@ -142,8 +151,8 @@ impl PendingAuthorization {
         &self.redirect_uri
     }
 
-    /// Waits (at most `timeout`) for the redirect with a matching `state`, then exchanges the code.
-    /// Callbacks with a wrong `state` are refused and the wait goes on.
+    /// Waits (at most `timeout`) for the redirect with a matching `state`, then exchanges the code
+    /// with the PKCE verifier. Callbacks with a wrong `state` are refused and the wait goes on.
     pub async fn complete(mut self, timeout: Duration) -> Result<Tokens> {
         let received = tokio::time::timeout(timeout, self.callbacks.recv()).await;
         if let Some(shutdown) = self.shutdown.take() {
@@ -162,9 +171,11 @@ impl PendingAuthorization {
             Ok(Some(Callback::Code(code))) => code,
         };
         let http = super::intercom::http_client()?;
+        let verifier = self.pkce_verifier.take().context("the PKCE verifier was already used")?;
         let answer = self
             .client
             .exchange_code(AuthorizationCode::new(code.expose_secret().to_string()))
+            .set_pkce_verifier(verifier)
             .request_async(&http)
             .await
             .map_err(|error| exchange_error(&self.token_url, error))?;
@@ -231,7 +242,8 @@ fn exchange_error(
         RequestTokenError::ServerResponse(answer) => {
             let hint = match answer.code() {
                 "invalid_grant" => {
-                    " (authorization codes are single-use and expire after about 5 minutes: run `switchyard connect` again)"
+                    " (authorization codes are single-use, expire after about 5 minutes and are bound to this run's PKCE \
+                     verifier: run `switchyard connect` again)"
                 }
                 "invalid_client" => " (check the client id and the client secret in $SWITCHYARD_CLIENT_SECRET)",
                 _ => "",
@@ -385,5 +397,29 @@ mod tests {
         assert_eq!(intercom.to_string(), "invalid_grant: Authorization code has expired");
         let rfc: TokenEndpointError = serde_json::from_str(r#"{"error":"invalid_client"}"#).unwrap();
         assert_eq!(rfc.to_string(), "invalid_client");
+    }
+
+    #[tokio::test]
+    async fn the_authorize_url_carries_an_s256_challenge_of_the_kept_verifier() {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+
+        let app = OAuthApp {
+            client_id: "app".into(),
+            client_secret: SecretString::from("secret".to_string()),
+            authorize_url: Url::parse("https://app.intercom.com/oauth").unwrap(),
+            token_url: Url::parse("https://api.intercom.io/auth/eagle/token").unwrap(),
+        };
+        let pending = begin(&app, 0).await.unwrap();
+        let pairs: HashMap<String, String> = pending.authorize_url().query_pairs().into_owned().collect();
+        assert_eq!(pairs.get("code_challenge_method").map(String::as_str), Some("S256"));
+        let verifier = pending.pkce_verifier.as_ref().unwrap().secret();
+        assert!((43..=128).contains(&verifier.len()), "{verifier}");
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        assert_eq!(pairs.get("code_challenge"), Some(&expected));
+        assert!(!pending.authorize_url().as_str().contains(verifier.as_str()), "the verifier stays here");
+
+        let other = begin(&app, 0).await.unwrap();
+        assert_ne!(other.pkce_verifier.as_ref().unwrap().secret(), verifier, "a fresh verifier per flow");
     }
 }

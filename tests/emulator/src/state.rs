@@ -89,6 +89,10 @@ pub struct OAuthCode {
     pub workspace: String,
     pub issued_at: i64,
     pub used: bool,
+    /// The PKCE S256 `code_challenge` the authorize request carried, if any: the token request must
+    /// then bring the matching `code_verifier`.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
