@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     println!("switchyard benchmarks (allocator: {:?})", runtime.allocator());
 
     // 1. Host overhead: fresh store, instantiate from InstancePre, one call, drop. No network.
-    let testing = bundle::load(&runtime, &bundles.join("testing")).await?;
+    let testing = bundle::load(&runtime, &bundles.join("testing"), &bundle::TrustPolicy::default()).await?;
     let echo = testing.component("testing/hostile")?;
     let input = r#"{"mode":"echo"}"#;
     for _ in 0..1_000 {
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .await?;
     let id = contact["id"].as_str().unwrap_or_default().to_string();
-    let intercom = Arc::new(bundle::load(&runtime, &bundles.join("intercom")).await?);
+    let intercom = Arc::new(bundle::load(&runtime, &bundles.join("intercom"), &bundle::TrustPolicy::default()).await?);
     let conn = Connection::new("bench", &emulator.base_url(), emulator.token())?;
     let input = Arc::new(json!({ "id": id }).to_string());
 

@@ -92,7 +92,8 @@ fn main() -> anyhow::Result<()> {
             limits: Limits::default(),
             cache_dir: root.join("target/bench-home/cache"),
         })?);
-        let loaded = bundle::load(&runtime, &root.join("target/bundles/intercom")).await?;
+        let loaded =
+            bundle::load(&runtime, &root.join("target/bundles/intercom"), &bundle::TrustPolicy::default()).await?;
         let home = tempfile::tempdir()?;
         let store = Store::open(home.path()).await?;
         let triggers = Triggers::new(&store);

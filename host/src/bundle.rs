@@ -4,6 +4,10 @@
 //!
 //! A bundle may be signed: `bundle.sig` holds an ed25519 signature over the exact bytes of
 //! `bundle.toml`, which carries every component's sha256, so the signature covers the components too.
+//!
+//! Every load takes the host's [`TrustPolicy`] and checks it, with the signature, the namespace rule
+//! (a bundle named `N` provides only keys `N/...`) and the allowed-host patterns, right after
+//! reading the manifest: a bundle that fails them has none of its wasm compiled.
 
 use crate::contract::{self, ComponentKind};
 use crate::http::HostPolicy;
@@ -19,8 +23,8 @@ use switchyard_manifest::verify_manifest_signature;
 
 // The bundle format is defined once, in the switchyard-manifest crate (xtask writes it with the same types).
 pub use switchyard_manifest::{
-    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, SignatureFile, key_id,
-    sha256_hex, sign_manifest,
+    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, SignatureFile,
+    check_allowed_host, check_component_key, key_id, sha256_hex, sign_manifest,
 };
 
 impl From<EntryKind> for ComponentKind {
@@ -132,17 +136,18 @@ impl TrustPolicy {
     }
 }
 
-/// Loads every component of the bundle at `root` into `runtime`.
-pub async fn load(runtime: &Runtime, root: &Path) -> Result<Bundle> {
+/// Loads every component of the bundle at `root` into `runtime`, if `trust` accepts it.
+pub async fn load(runtime: &Runtime, root: &Path, trust: &TrustPolicy) -> Result<Bundle> {
     let dir = Dir::open_ambient_dir(root, ambient_authority())
         .with_context(|| format!("cannot open bundle directory {}", root.display()))?;
-    load_dir(runtime, &dir, root).await
+    load_dir(runtime, &dir, root, trust).await
 }
 
-/// Loads every component of the bundle in `dir` (shown as `root` in messages): checks the WIT
-/// version, the signature if there is one, and every sha256, then compiles (or takes from the host's
-/// cache) and describes each component.
-pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path) -> Result<Bundle> {
+/// Checks the bundle in `dir` (shown as `root` in messages) from its manifest alone, before any of
+/// its wasm is read: the WIT version, the signature if there is one, the trust rule, and the
+/// manifest's own rules (each key in the bundle's namespace, valid allowed-host patterns). Returns
+/// the manifest and who signed it.
+pub fn check_dir(dir: &Dir, root: &Path, trust: &TrustPolicy) -> Result<(Manifest, Option<Signer>)> {
     let (manifest, manifest_bytes) = read_manifest_bytes(dir, root)?;
     if !wit_compatible(&manifest.bundle.wit) {
         bail!(
@@ -153,6 +158,16 @@ pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path) -> Result<Bundl
         );
     }
     let signer = verify_signature(dir, root, &manifest_bytes)?;
+    trust.check(root, signer.as_ref())?;
+    manifest.check().map_err(|e| anyhow::anyhow!("{}: {e}", root.display()))?;
+    Ok((manifest, signer))
+}
+
+/// Loads every component of the bundle in `dir` (shown as `root` in messages): first [`check_dir`]
+/// (signature, trust, namespace, allowed hosts: nothing is compiled for a bundle that fails them),
+/// then every sha256, then compiles (or takes from the host's cache) and describes each component.
+pub async fn load_dir(runtime: &Runtime, dir: &Dir, root: &Path, trust: &TrustPolicy) -> Result<Bundle> {
+    let (manifest, signer) = check_dir(dir, root, trust)?;
     let policy = Arc::new(HostPolicy { allowed_hosts: manifest.bundle.allowed_hosts.clone() });
     let mut components = BTreeMap::new();
     for entry in &manifest.components {
@@ -244,10 +259,10 @@ impl Bundle {
 pub struct Bundles(pub Vec<Bundle>);
 
 impl Bundles {
-    pub async fn load(runtime: &Runtime, dirs: &[PathBuf]) -> Result<Bundles> {
+    pub async fn load(runtime: &Runtime, dirs: &[PathBuf], trust: &TrustPolicy) -> Result<Bundles> {
         let mut loaded = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            loaded.push(load(runtime, dir).await?);
+            loaded.push(load(runtime, dir, trust).await?);
         }
         Ok(Bundles(loaded))
     }
@@ -277,6 +292,80 @@ impl crate::runtime::Components for Bundles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bundle directory holding only `bundle.toml` (and `bundle.sig` when `sign` is given): enough
+    /// for [`check_dir`], which reads no wasm.
+    fn manifest_only(
+        name: &str,
+        key: &str,
+        hosts: &[&str],
+        sign: Option<&ed25519_dalek::SigningKey>,
+    ) -> tempfile::TempDir {
+        let manifest = Manifest {
+            bundle: BundleInfo {
+                name: name.into(),
+                version: semver::Version::new(1, 0, 0),
+                wit: contract::WIT_VERSION.parse().unwrap(),
+                allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            },
+            components: vec![ComponentEntry {
+                key: key.into(),
+                kind: EntryKind::Action,
+                effect: Effect::Read,
+                version: semver::Version::new(1, 0, 0),
+                file: "missing.wasm".into(),
+                sha256: sha256_hex(b"not here"),
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let text = manifest.to_toml().unwrap();
+        std::fs::write(dir.path().join(MANIFEST_FILE), &text).unwrap();
+        if let Some(key) = sign {
+            std::fs::write(dir.path().join(SIGNATURE_FILE), sign_manifest(key, text.as_bytes()).to_toml().unwrap())
+                .unwrap();
+        }
+        dir
+    }
+
+    fn check(dir: &tempfile::TempDir, trust: &TrustPolicy) -> Result<(Manifest, Option<Signer>)> {
+        let cap = Dir::open_ambient_dir(dir.path(), ambient_authority()).unwrap();
+        check_dir(&cap, dir.path(), trust)
+    }
+
+    #[test]
+    fn a_bundle_is_checked_from_its_manifest_before_any_wasm_is_read() {
+        let open = TrustPolicy::default();
+        let (manifest, signer) = check(&manifest_only("acme", "acme/find", &["*.acme.example"], None), &open).unwrap();
+        assert_eq!(manifest.bundle.name, "acme");
+        assert!(signer.is_none());
+
+        // Namespace: the key's connector is the bundle's name.
+        let err =
+            format!("{:#}", check(&manifest_only("acme", "intercom/create-ticket", &[], None), &open).unwrap_err());
+        assert!(
+            err.contains("bundle acme") && err.contains("intercom/create-ticket") && err.contains("namespace"),
+            "{err}"
+        );
+
+        // Allowed hosts: the bundle and the pattern are named.
+        for bad in
+            ["*", "*.com", "api.example.com.", "https://api.example.com", "api.example.com:8443", "Api.example.com"]
+        {
+            let err = format!("{:#}", check(&manifest_only("acme", "acme/find", &[bad], None), &open).unwrap_err());
+            assert!(err.contains("bundle acme") && err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+
+        // Trust: unsigned and untrusted signers are refused once keys are trusted; the trusted one passes.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let trust = TrustPolicy { trusted: vec![key.verifying_key()] };
+        let err = format!("{:#}", check(&manifest_only("acme", "acme/find", &[], None), &trust).unwrap_err());
+        assert!(err.contains("not signed"), "{err}");
+        let err = format!("{:#}", check(&manifest_only("acme", "acme/find", &[], Some(&other)), &trust).unwrap_err());
+        assert!(err.contains("not trusted") && err.contains(&key_id(&other.verifying_key())), "{err}");
+        let (_, signer) = check(&manifest_only("acme", "acme/find", &[], Some(&key)), &trust).unwrap();
+        assert_eq!(signer.unwrap().public_key, key.verifying_key());
+    }
 
     #[test]
     fn the_host_serves_the_contract_version_bundles_are_built_against() {

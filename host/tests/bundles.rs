@@ -36,7 +36,7 @@ fn only_find_contact(dir: &Path) {
 
 async fn load_error(dir: &Path) -> String {
     let runtime = runtime();
-    match bundle::load(&runtime, dir).await {
+    match bundle::load(&runtime, dir, &bundle::TrustPolicy::default()).await {
         Ok(_) => panic!("the bundle at {} loaded but should have been refused", dir.display()),
         Err(err) => format!("{err:#}"),
     }

@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Instant;
 // The bundle format, shared with the host (host/manifest).
 use switchyard_manifest::{
-    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, WIT_VERSION, key_id,
-    sha256_hex, sign_manifest,
+    BundleInfo, ComponentEntry, Effect, EntryKind, MANIFEST_FILE, Manifest, SIGNATURE_FILE, WIT_VERSION,
+    check_allowed_host, key_id, sha256_hex, sign_manifest,
 };
 
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -150,6 +150,18 @@ fn write_bundles(built: BuiltSet, bundles_dir: &Path, out: Option<&Path>, sign: 
             by_bundle.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
+    // The host refuses a bundle whose allowed hosts are too broad or not host names, so refuse to
+    // write one: before any bundle directory is touched.
+    for name in by_bundle.keys() {
+        for pattern in built.settings.get(name).map(|s| s.allowed_hosts.as_slice()).unwrap_or_default() {
+            check_allowed_host(pattern).map_err(|e| {
+                anyhow::anyhow!(
+                    "bundle {name}: allowed_hosts entry {pattern:?}: {e} (set in [workspace.metadata.switchyard.bundles.{name}] \
+                     of Cargo.toml, or the [bundle] table of {LANGUAGE_MANIFEST})"
+                )
+            })?;
+        }
+    }
     let key = sign.map(read_signing_key).transpose()?;
     let mut names = Vec::new();
     for (name, members) in by_bundle {
@@ -186,6 +198,9 @@ fn write_bundles(built: BuiltSet, bundles_dir: &Path, out: Option<&Path>, sign: 
             },
             components: entries,
         };
+        // Every key is the bundle's own (the name is the keys' prefix) and every host valid: the rules
+        // the host checks at install and load.
+        manifest.check().map_err(anyhow::Error::msg)?;
         let text = manifest.to_toml()?;
         std::fs::write(dir.join(MANIFEST_FILE), &text)?;
         if let Some(key) = &key {
@@ -527,4 +542,45 @@ pub fn archive(dir: &Path) -> Result<PathBuf> {
     tar.into_inner()?.finish()?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_component(hosts: &[&str]) -> BuiltSet {
+        let mut settings = BTreeMap::new();
+        settings.insert(
+            "acme".to_string(),
+            BundleSettings { version: None, allowed_hosts: hosts.iter().map(|h| h.to_string()).collect() },
+        );
+        BuiltSet {
+            components: vec![Built {
+                key: "acme/find".into(),
+                kind: EntryKind::Action,
+                effect: Effect::Read,
+                version: semver::Version::new(1, 0, 0),
+                wasm: b"\0asm".to_vec(),
+            }],
+            settings,
+        }
+    }
+
+    #[test]
+    fn a_bundle_with_a_bad_allowed_host_is_not_written() {
+        let scratch = std::env::temp_dir().join(format!("xtask-build-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        for bad in
+            ["*", "*.com", "api.example.com.", "https://api.example.com", "api.example.com:443", "API.example.com"]
+        {
+            let err = write_bundles(one_component(&[bad]), &scratch, None, None).unwrap_err().to_string();
+            assert!(err.contains("bundle acme") && err.contains(&format!("{bad:?}")), "{bad}: {err}");
+            assert!(!scratch.join("acme").exists(), "{bad}: the bundle directory was written");
+        }
+        let names = write_bundles(one_component(&["*.example.com"]), &scratch, None, None).unwrap();
+        assert_eq!(names, ["acme"]);
+        let manifest = Manifest::parse(&std::fs::read_to_string(scratch.join("acme/bundle.toml")).unwrap()).unwrap();
+        assert_eq!(manifest.bundle.allowed_hosts, ["*.example.com"]);
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
 }

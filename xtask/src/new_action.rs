@@ -262,7 +262,9 @@ async fn runs_against_the_emulator() {{
     let runtime = Runtime::new(RuntimeConfig {{ limits: Limits::default(), cache_dir: home.join("cache") }}).unwrap();
     // Where `cargo xtask build --bundle` wrote the bundle (override with SWITCHYARD_BUNDLE).
     let bundle = std::env::var("SWITCHYARD_BUNDLE").unwrap_or_else(|_| {bundle:?}.to_string());
-    let bundle = switchyard::bundle::load(&runtime, std::path::Path::new(&bundle)).await.unwrap();
+    // No trusted keys here; the host checks its own (`switchyard bundle trust`) on every load.
+    let trust = switchyard::bundle::TrustPolicy::default();
+    let bundle = switchyard::bundle::load(&runtime, std::path::Path::new(&bundle), &trust).await.unwrap();
     let component = bundle.component({key:?}).unwrap();
 
     let contact: serde_json::Value = reqwest::Client::new()

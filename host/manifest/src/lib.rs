@@ -37,6 +37,115 @@ impl Manifest {
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
     }
+
+    /// The rules a bundle obeys beyond its syntax, checked by xtask before it writes one and by the
+    /// host before it compiles one: every component key is in the bundle's own namespace
+    /// ([`check_component_key`]) and every allowed host is a valid pattern ([`check_allowed_host`]).
+    /// The message names the bundle and the key or pattern at fault.
+    pub fn check(&self) -> Result<(), String> {
+        let name = &self.bundle.name;
+        for entry in &self.components {
+            check_component_key(name, &entry.key).map_err(|e| format!("bundle {name}: {e}"))?;
+        }
+        for pattern in &self.bundle.allowed_hosts {
+            check_allowed_host(pattern).map_err(|e| format!("bundle {name}: allowed_hosts entry {pattern:?}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A bundle provides only its own keys: the bundle named `N` may list only components `N/name`.
+/// Otherwise a bundle could ship `intercom/create-ticket` at a higher version and every workflow
+/// using Intercom's would silently run it instead.
+pub fn check_component_key(bundle: &str, key: &str) -> Result<(), String> {
+    let Some((connector, name)) = key.split_once('/') else {
+        return Err(format!("component key {key:?} must be {bundle}/NAME"));
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(format!("component key {key:?} must be {bundle}/NAME"));
+    }
+    if connector != bundle {
+        return Err(format!(
+            "component {key} is outside the bundle's namespace: a bundle named {bundle} may provide only keys \
+             {bundle}/..., so {key} would take the place of bundle {connector}'s component; name the bundle \
+             {connector} or the key {bundle}/{name}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one `allowed_hosts` pattern: a host name (`api.example.com`) or a wildcard over the
+/// subdomains of one (`*.example.com`), in lower-case ASCII (an international name in its IDNA
+/// form, `xn--...`), or an IPv4 address. Refused: a bare `*`, a wildcard over a single label
+/// (`*.com`: every host under a public suffix), any other `*`, a trailing dot, a scheme, path, port
+/// or user, upper case, and anything else that is not a host name. The error says why.
+pub fn check_allowed_host(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("an allowed host must not be empty".into());
+    }
+    if pattern.contains("://") {
+        return Err(
+            "give the host name only, without a scheme (e.g. api.example.com, not https://api.example.com)".into()
+        );
+    }
+    if let Some(c) = pattern.chars().find(|c| matches!(c, '/' | '?' | '#')) {
+        return Err(format!("give the host name only, without a path ({c:?} found)"));
+    }
+    if pattern.contains(':') {
+        return Err("give the host name only, without a port (the port is the URL's business)".into());
+    }
+    if pattern.contains('@') {
+        return Err("give the host name only, without a user".into());
+    }
+    if !pattern.is_ascii() {
+        return Err("an international host name must be written in its IDNA (punycode, xn--...) form".into());
+    }
+    if pattern.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!("host names are written in lower case: {:?}", pattern.to_ascii_lowercase()));
+    }
+    if pattern.ends_with('.') {
+        return Err("remove the trailing dot".into());
+    }
+    let (wildcard, host) = match pattern.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    if pattern == "*" || host.contains('*') {
+        return Err(
+            "a wildcard may only be the first label, over the subdomains of a named domain: *.example.com".into()
+        );
+    }
+    if host.len() > 253 {
+        return Err("longer than a host name may be (253 characters)".into());
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let ipv4 = labels.len() == 4 && labels.iter().all(|l| !l.is_empty() && l.len() <= 3 && l.parse::<u8>().is_ok());
+    if ipv4 {
+        return if wildcard { Err("a wildcard over an IP address is not a host pattern".into()) } else { Ok(()) };
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return Err("a host name has no empty labels (no leading dot or `..`)".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("the label {label:?} is longer than 63 characters"));
+        }
+        if !label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(format!("the label {label:?} holds a character a host name may not have (a-z, 0-9, '-')"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("the label {label:?} starts or ends with '-'"));
+        }
+    }
+    if labels.last().is_some_and(|top| top.chars().all(|c| c.is_ascii_digit())) {
+        return Err("the last label is all digits, so this is neither a host name nor an IPv4 address".into());
+    }
+    if wildcard && labels.len() < 2 {
+        return Err(format!(
+            "*.{host} would allow every host under the suffix {host}; name the domain: *.example.{host}"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -361,6 +470,68 @@ sha256 = "0574157edfbcd792381feb92ced7604d5b6098b3701530b0cd4390f9be83c2ac"
             verify_manifest_signature(&other_algorithm, text.as_bytes()),
             Err(SignatureError::UnsupportedAlgorithm("rsa".into()))
         );
+    }
+
+    #[test]
+    fn allowed_host_patterns() {
+        for good in [
+            "api.intercom.io",
+            "*.intercom.io",
+            "*.eu.intercom.io",
+            "localhost",
+            "xn--bcher-kva.example",
+            "api-2.example.com",
+            "10.0.0.1",
+        ] {
+            assert_eq!(check_allowed_host(good), Ok(()), "{good}");
+        }
+        let refused = |pattern: &str, why: &str| {
+            let err = check_allowed_host(pattern).expect_err(pattern);
+            assert!(err.contains(why), "{pattern:?}: {err}");
+        };
+        refused("", "empty");
+        refused("*", "wildcard");
+        refused("*.com", "every host under the suffix com");
+        refused("*.", "trailing dot");
+        refused("api.intercom.io.", "trailing dot");
+        refused("https://api.intercom.io", "scheme");
+        refused("api.intercom.io/v2", "path");
+        refused("api.intercom.io:443", "port");
+        refused("[::1]", "port");
+        refused("user@api.intercom.io", "user");
+        refused("API.Intercom.io", "\"api.intercom.io\"");
+        refused("bücher.example", "IDNA");
+        refused("*.*.intercom.io", "first label");
+        refused("api.*.intercom.io", "first label");
+        refused("*intercom.io", "first label");
+        refused(".intercom.io", "empty labels");
+        refused("api..intercom.io", "empty labels");
+        refused("api_v2.intercom.io", "\"api_v2\"");
+        refused("-api.intercom.io", "'-'");
+        refused("intercom.123", "all digits");
+        refused("*.10.0.0.1", "IP address");
+        refused(&format!("{}.com", "a".repeat(64)), "63");
+    }
+
+    #[test]
+    fn a_bundle_provides_only_its_own_keys() {
+        let mut manifest = sample();
+        assert_eq!(manifest.check(), Ok(()));
+        manifest.components[1].key = "intercom/create-ticket".into();
+        let err = manifest.check().unwrap_err();
+        assert!(
+            err.contains("bundle acme") && err.contains("intercom/create-ticket") && err.contains("acme/..."),
+            "{err}"
+        );
+        for bad in ["acme", "acme/", "acme/a/b"] {
+            manifest.components[1].key = bad.into();
+            let err = manifest.check().unwrap_err();
+            assert!(err.contains("acme/NAME"), "{bad}: {err}");
+        }
+        let mut manifest = sample();
+        manifest.bundle.allowed_hosts.push("*.io".into());
+        let err = manifest.check().unwrap_err();
+        assert!(err.contains("bundle acme") && err.contains("\"*.io\""), "{err}");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `switchyard action ...`: list, describe and run actions.
 
 use super::{BundleArg, ConnectionArgs, Failure, resolve_connection};
-use crate::bundle;
 use crate::runtime::Runtime;
 use anyhow::Context;
 use clap::Subcommand;
@@ -44,7 +43,7 @@ pub enum ActionCommand {
 pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Result<(), Failure> {
     match command {
         ActionCommand::List { bundle, json } => {
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             if json {
                 let rows: Vec<_> = bundle
                     .components
@@ -68,7 +67,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
             Ok(())
         }
         ActionCommand::Describe { key, bundle } => {
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let c = bundle.component(&key)?;
             let d = &c.description;
             let description = serde_json::json!({
@@ -96,7 +95,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: ActionCommand) -> Resu
                     .with_context(|| format!("reading the input file {}", path.display()))?,
                 (None, None) => "{}".to_string(),
             };
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let component = bundle.component(&key)?;
             let resolved = resolve_connection(&connection, home).await?;
             match runtime.run_action(component, Some(&resolved.connection), &input).await {

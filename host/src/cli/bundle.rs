@@ -2,6 +2,7 @@
 //! keys, and show which installed version a `key@requirement` resolves to.
 
 use super::Failure;
+use crate::bundle::{self, Bundle};
 use crate::registry::{self, InstalledBundle, Registry};
 use crate::runtime::Runtime;
 use anyhow::Context;
@@ -58,6 +59,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: BundleCommand) -> Resu
                 signature_status(&registry, &installed),
                 installed.bundle.root.display()
             );
+            print_contents(&installed.bundle);
         }
         BundleCommand::List { json } => {
             let registry = open().await?;
@@ -136,6 +138,28 @@ pub async fn run(runtime: &Runtime, home: &Path, command: BundleCommand) -> Resu
         }
     }
     Ok(())
+}
+
+/// The bundle directory `dir`, loaded under the trusted keys of `home` (`--bundle DIR`: the same rule
+/// as `bundle install`, checked before anything is compiled).
+pub async fn load_dir(runtime: &Runtime, dir: &Path, home: &Path) -> anyhow::Result<Bundle> {
+    let trust = registry::load_trusted_keys(home)?;
+    bundle::load(runtime, dir, &trust).await
+}
+
+/// What an install adds: each component (key, kind, effect, version) and the hosts its components
+/// may reach besides their connection's own origin.
+fn print_contents(bundle: &Bundle) {
+    println!("  {:<40} {:<8} {:<10} VERSION", "KEY", "KIND", "EFFECT");
+    for c in bundle.components.values() {
+        println!("  {:<40} {:<8} {:<10} {}", c.key(), c.kind().name(), c.effect.as_str(), c.description.version);
+    }
+    let hosts = &bundle.manifest.bundle.allowed_hosts;
+    if hosts.is_empty() {
+        println!("allowed hosts: none (the components reach only their connection's own origin)");
+    } else {
+        println!("allowed hosts (besides each connection's own origin): {}", hosts.join(", "));
+    }
 }
 
 /// "unsigned", or "signed by KEYID (trusted|untrusted)".

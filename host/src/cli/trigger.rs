@@ -59,7 +59,7 @@ pub enum TriggerCommand {
 pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Result<(), Failure> {
     match command {
         TriggerCommand::List { bundle, json } => {
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let triggers: Vec<_> = bundle.components.values().filter(|c| c.kind() == ComponentKind::Trigger).collect();
             if json {
                 let rows: Vec<_> = triggers
@@ -79,7 +79,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Res
             if let Some(cursor) = &cursor {
                 serde_json::from_str::<Value>(cursor).map_err(|e| anyhow!("--cursor is not JSON: {e}"))?;
             }
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let component = trigger(&bundle, &key)?;
             let resolved = resolve_connection(&connection, home).await?;
             let now = now.unwrap_or_else(unix_now);
@@ -101,7 +101,7 @@ pub async fn run(runtime: &Runtime, home: &Path, command: TriggerCommand) -> Res
             }
         }
         TriggerCommand::Sample { key, bundle, connection, settings } => {
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let component = trigger(&bundle, &key)?;
             let resolved = resolve_connection(&connection, home).await?;
             match runtime.sample_trigger(component, Some(&resolved.connection), &settings).await {

@@ -4,9 +4,11 @@ use super::common::{
     OptionalConnection, failure_for_run, load_components, named_connections, open_store, print_run, require,
 };
 use super::{Failure, exit};
-use crate::bundle::sha256_hex;
+use crate::bundle::{Bundle, sha256_hex};
+use crate::registry::{ComponentRef, Installed, Registry};
 use crate::runtime::Runtime;
 use crate::store::Store;
+use crate::workflow::definition::Workflow;
 use crate::workflow::executor::{Components, Connections, Executor, Observer, Options, Progress};
 use crate::workflow::records::{self, RunStatus, StoredWorkflow, TriggerEvent, now_ms};
 use crate::workflow::runner::{LoadedWorkflow, handle_event};
@@ -16,6 +18,7 @@ use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +90,10 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) 
         }
         WorkflowCommand::Enable { file, bundle } => {
             let text = read(&file)?;
-            let components = load_components(runtime, home, bundle.as_deref()).await?;
+            let source = ComponentSource::open(runtime, home, bundle.as_deref()).await?;
+            let components = source.components();
             let connections = named_connections(home).await.ok();
-            let (workflow, report) =
-                validate(&file.display().to_string(), &text, components.as_deref(), connections.as_deref());
+            let (workflow, report) = validate(&file.display().to_string(), &text, components, connections.as_deref());
             let workflow = match workflow {
                 Some(workflow) if report.is_valid() => workflow,
                 _ => {
@@ -115,6 +118,8 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) 
                 updated_at: now_ms(),
             };
             records::save_workflow(&store, &stored).await?;
+            let resolved = source.resolved(&workflow)?;
+            records::save_resolved(&store, &workflow.name, resolved.as_ref()).await?;
             let interval = workflow.trigger.interval().as_secs().clamp(1, u64::from(u32::MAX)) as u32;
             let subscription = subscribe(&store, &stored, interval).await?;
             println!(
@@ -151,9 +156,10 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) 
             let store = open_store(home).await?;
             let workflows = records::list_workflows(&store).await?;
             if json {
+                let resolved = records::resolved_components(&store).await?;
                 let rows: Vec<Value> = workflows
                     .iter()
-                    .map(|w| serde_json::json!({"name": w.name, "enabled": w.enabled, "trigger": w.trigger_key, "connection": w.trigger_connection, "source": w.source_path, "sha256": w.sha256}))
+                    .map(|w| serde_json::json!({"name": w.name, "enabled": w.enabled, "trigger": w.trigger_key, "connection": w.trigger_connection, "source": w.source_path, "sha256": w.sha256, "resolved": resolved.get(&w.name).cloned().unwrap_or(Value::Null)}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows).context("printing")?);
             } else if workflows.is_empty() {
@@ -237,6 +243,76 @@ pub async fn run(runtime: &Arc<Runtime>, home: &Path, command: WorkflowCommand) 
                 _ => Err(failure_for_run(&store, &run).await),
             }
         }
+    }
+}
+
+/// Where `workflow enable` takes its components from, kept concrete so it can say which bundle and
+/// version each one resolved to: the `--bundle DIR` (under the home's trusted keys), else the
+/// installed bundles (none when nothing is installed).
+enum ComponentSource {
+    Directory(Box<Bundle>),
+    Installed(Arc<Installed>),
+    Nothing,
+}
+
+impl ComponentSource {
+    async fn open(runtime: &Runtime, home: &Path, dir: Option<&Path>) -> Result<ComponentSource, Failure> {
+        if let Some(dir) = dir {
+            return Ok(ComponentSource::Directory(Box::new(super::bundle::load_dir(runtime, dir, home).await?)));
+        }
+        let snapshot = Registry::open(runtime, home).await?.snapshot();
+        if snapshot.keys().is_empty() {
+            return Ok(ComponentSource::Nothing);
+        }
+        Ok(ComponentSource::Installed(snapshot))
+    }
+
+    /// What validation checks against: the directory, or one snapshot of the installed set (the same
+    /// one [`ComponentSource::resolved`] reports on).
+    fn components(&self) -> Option<&dyn Components> {
+        match self {
+            ComponentSource::Directory(bundle) => Some(bundle.as_ref()),
+            ComponentSource::Installed(snapshot) => Some(snapshot.as_ref()),
+            ComponentSource::Nothing => None,
+        }
+    }
+
+    /// The trigger's and each step's component key -> "bundle@version (component version)"; a key
+    /// used with two requirements that resolve differently is also recorded as `key@requirement`.
+    /// `None` when there were no components to resolve against.
+    fn resolved(&self, workflow: &Workflow) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+        let wanted = std::iter::once((&workflow.trigger.key, &workflow.trigger.version))
+            .chain(workflow.steps.iter().map(|s| (&s.action, &s.version)));
+        let mut resolved = BTreeMap::new();
+        for (key, requirement) in wanted {
+            let text = match self {
+                ComponentSource::Nothing => return Ok(None),
+                ComponentSource::Directory(bundle) => {
+                    let component = bundle.component(key)?;
+                    let info = &bundle.manifest.bundle;
+                    format!("{}@{} (component {})", info.name, info.version, component.description.version)
+                }
+                ComponentSource::Installed(snapshot) => {
+                    let wanted: ComponentRef = match requirement {
+                        Some(req) => format!("{key}@{req}"),
+                        None => key.clone(),
+                    }
+                    .parse()?;
+                    let found = snapshot.resolve(&wanted)?;
+                    format!("{}@{} (component {})", found.bundle.name(), found.bundle.version(), found.version())
+                }
+            };
+            match resolved.get(key) {
+                None => {
+                    resolved.insert(key.clone(), text);
+                }
+                Some(first) if *first == text => {}
+                Some(_) => {
+                    resolved.insert(format!("{key}@{}", requirement.as_deref().unwrap_or("*")), text);
+                }
+            }
+        }
+        Ok(Some(resolved))
     }
 }
 

@@ -37,7 +37,7 @@ impl Registry {
     /// Like [`Registry::open`] with an explicit trust policy.
     pub async fn open_with(runtime: &Runtime, home: &Path, trust: TrustPolicy) -> Result<Registry> {
         let root = home.join(BUNDLES_DIR);
-        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        crate::store::create_private_dir(&root).with_context(|| format!("creating {}", root.display()))?;
         let dir = Dir::open_ambient_dir(&root, ambient_authority())
             .with_context(|| format!("opening the bundles directory {}", root.display()))?;
         let registry = Registry {
@@ -164,8 +164,8 @@ impl Registry {
         let relative = Path::new(name).join(version.to_string());
         let shown = self.root.join(&relative);
         let dir = self.dir.open_dir(&relative).with_context(|| format!("opening {}", shown.display()))?;
-        let bundle = bundle::load_dir(runtime, &dir, &shown).await?;
-        self.trust.check(&shown, bundle.signer.as_ref())?;
+        // Trust, namespace and allowed hosts are checked before anything is compiled.
+        let bundle = bundle::load_dir(runtime, &dir, &shown, &self.trust).await?;
         let info = &bundle.manifest.bundle;
         if info.name != name || &info.version != version {
             bail!(
@@ -203,11 +203,13 @@ impl Registry {
             copy_bundle(&from, &shown, &staging.bundle)?;
         }
 
-        let bundle = bundle::load_dir(runtime, &staging.bundle, source).await?;
-        self.trust.check(source, bundle.signer.as_ref())?;
+        // From the manifest alone, before any wasm is compiled or described: the signature, the trust
+        // rule, the name, each key in the bundle's namespace, the allowed hosts.
+        let (manifest, _) = bundle::check_dir(&staging.bundle, source, &self.trust)?;
+        check_bundle_name(&manifest.bundle.name, source)?;
+        let bundle = bundle::load_dir(runtime, &staging.bundle, source, &self.trust).await?;
         let name = bundle.manifest.bundle.name.clone();
         let version = bundle.manifest.bundle.version.clone();
-        check_bundle_name(&name, source)?;
         let relative = Path::new(&name).join(version.to_string());
         if self.snapshot().get(&name, &version).is_some() || self.dir.exists(&relative) {
             bail!(
@@ -315,7 +317,7 @@ pub fn trust_key(home: &Path, public_key_file: &Path) -> Result<String> {
     let key = bundle::parse_public_key(&text, &public_key_file.display().to_string())?;
     let id = bundle::key_id(&key);
     let dir = home.join(TRUSTED_KEYS_DIR);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::store::create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(format!("{id}.pub")), format!("{}\n", hex::encode(key.as_bytes())))?;
     Ok(id)
 }

@@ -34,11 +34,19 @@ impl Installed {
         &self.problems
     }
 
-    /// The newest installed component matching `wanted`. When two bundle versions carry the same
-    /// component version, the newer bundle wins.
+    /// The newest installed component matching `wanted`, from the versions of the bundle its key
+    /// names (`intercom/...` only from bundle `intercom`: a bundle provides only its own keys, which
+    /// every load checks). When two bundle versions carry the same component version, the newer
+    /// bundle wins.
     pub fn resolve(&self, wanted: &ComponentRef) -> Result<Resolved> {
-        let mut candidates: Vec<(&Arc<InstalledBundle>, &Arc<LoadedComponent>)> =
-            self.bundles().filter_map(|b| b.bundle.components.get(&wanted.key).map(|c| (b, c))).collect();
+        let connector = wanted.key.split_once('/').map_or(wanted.key.as_str(), |(connector, _)| connector);
+        let mut candidates: Vec<(&Arc<InstalledBundle>, &Arc<LoadedComponent>)> = self
+            .bundles
+            .get(connector)
+            .into_iter()
+            .flat_map(|versions| versions.values())
+            .filter_map(|b| b.bundle.components.get(&wanted.key).map(|c| (b, c)))
+            .collect();
         if candidates.is_empty() {
             bail!(
                 "{wanted}: no installed bundle has the component {}; install one with `switchyard bundle install PATH` \

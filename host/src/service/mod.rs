@@ -96,13 +96,10 @@ impl ComponentSource {
             }
             return Ok(ComponentSource::Installed(Arc::new(registry)));
         }
-        let bundles = Bundles::load(runtime, &config.bundles).await?;
         // The development override obeys the same rule as an install: with trusted keys configured,
-        // only a bundle signed by one of them runs.
+        // only a bundle signed by one of them runs (checked before any of its wasm is compiled).
         let trust = crate::registry::load_trusted_keys(&config.home)?;
-        for bundle in &bundles.0 {
-            trust.check(&bundle.root, bundle.signer.as_ref())?;
-        }
+        let bundles = Bundles::load(runtime, &config.bundles, &trust).await?;
         Ok(ComponentSource::Directories(Arc::new(bundles)))
     }
 

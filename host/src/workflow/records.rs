@@ -1,4 +1,5 @@
-//! Workflows and run history in the embedded store (migration `0400_workflows.sql`).
+//! Workflows and run history in the embedded store (migrations `0400_workflows.sql`, and
+//! `0420_workflow_components.sql` for what a workflow's components resolved to).
 
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -197,6 +198,38 @@ pub async fn save_workflow(store: &Store, workflow: &StoredWorkflow) -> Result<(
     .await
     .context("saving the workflow")?;
     Ok(())
+}
+
+/// Records what each component of the workflow `name` resolved to when it was enabled (column
+/// `resolved`, migration `0420_workflow_components.sql`): component key -> "bundle@version
+/// (component version)". `None` clears it.
+pub async fn save_resolved(
+    store: &Store,
+    name: &str,
+    resolved: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<()> {
+    let text = resolved.map(serde_json::to_string).transpose()?;
+    sqlx::query("UPDATE workflows SET resolved = ? WHERE name = ?")
+        .bind(text)
+        .bind(name)
+        .execute(store.pool())
+        .await
+        .context("recording what the workflow's components resolved to")?;
+    Ok(())
+}
+
+/// What each workflow's components resolved to when it was enabled, by workflow name (JSON null for
+/// a workflow enabled before this was recorded).
+pub async fn resolved_components(store: &Store) -> Result<std::collections::BTreeMap<String, Value>> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, resolved FROM workflows").fetch_all(store.pool()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, text)| {
+            let value = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+            (name, value)
+        })
+        .collect())
 }
 
 /// Returns false when no workflow has that name.
