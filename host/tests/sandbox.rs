@@ -184,3 +184,83 @@ async fn a_guest_supplied_retry_wait_is_clamped() {
     assert!(waits[0] <= std::time::Duration::from_secs(3600), "waited {:?}, not u32::MAX seconds", waits[0]);
     assert!(waits[0] >= std::time::Duration::from_secs(1));
 }
+
+/// Four guests spinning in loops on this 2-core machine do not stall the host: an ordinary action
+/// started after them finishes before any of them is stopped at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_guests_yield_so_a_normal_action_completes_before_their_deadlines() {
+    use std::sync::Arc;
+    let emulator = emulator().await;
+    let runtime = Arc::new(runtime_with(switchyard::runtime::Limits {
+        deadline: std::time::Duration::from_secs(8),
+        ..test_limits()
+    }));
+    let bundle = Arc::new(load(&runtime, "testing").await);
+    let conn = connection(&emulator);
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut spinners = Vec::new();
+    for n in 0..4 {
+        let (runtime, bundle, conn, finished) = (runtime.clone(), bundle.clone(), conn.clone(), finished.clone());
+        spinners.push(tokio::spawn(async move {
+            let hostile = bundle.component("testing/hostile").unwrap();
+            let result = runtime.run_action(hostile, Some(&conn), r#"{"mode":"loop"}"#).await;
+            finished.lock().unwrap().push(format!("loop {n}"));
+            result
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let hostile = bundle.component("testing/hostile").unwrap();
+    let echo = runtime.run_action(hostile, Some(&conn), r#"{"mode":"echo"}"#).await.unwrap();
+    finished.lock().unwrap().push("echo".into());
+    assert_eq!(echo["mode"], "echo");
+    for spinner in spinners {
+        let err = spinner.await.unwrap().unwrap_err();
+        assert!(matches!(err, InvocationError::DeadlineExceeded(_)), "{err}");
+    }
+    let order = finished.lock().unwrap().clone();
+    assert_eq!(order[0], "echo", "the normal action finished first: {order:?}");
+}
+
+/// A component that says `unauthorized` without the connection's origin having answered 401 (e.g.
+/// for a third-party host) cannot disable the connection; a real 401 from the origin can.
+#[tokio::test]
+async fn only_a_401_the_host_saw_from_the_origin_counts_as_refused_credentials() {
+    let emulator = emulator().await;
+    let runtime = runtime();
+    let testing = load(&runtime, "testing").await;
+    let hostile = testing.component("testing/hostile").unwrap();
+    let conn = connection(&emulator);
+    let said = runtime.run_action(hostile, Some(&conn), r#"{"mode":"unauthorized"}"#).await.unwrap_err();
+    assert!(matches!(said.component_error(), Some(ComponentError::Unauthorized(_))), "{said}");
+    assert_eq!(said.credentials_refused(), None, "a component's word is not enough");
+
+    let intercom = load(&runtime, "intercom").await;
+    let find = intercom.component("intercom/find-contact").unwrap();
+    let revoked = switchyard::http::Connection::new("revoked", &emulator.base_url(), "not-a-token").unwrap();
+    let refused = runtime.run_action(find, Some(&revoked), r#"{"email":"ada@example.com"}"#).await.unwrap_err();
+    assert!(refused.credentials_refused().is_some(), "the origin's 401: {refused}");
+    assert_eq!(refused.exit_code(), 4);
+}
+
+/// A dry run sends no write, whatever the component declares: the HTTP layer refuses it.
+#[tokio::test]
+async fn a_dry_run_write_is_refused_at_the_http_layer() {
+    let emulator = emulator().await;
+    let runtime = runtime();
+    let bundle = load(&runtime, "testing").await;
+    let hostile = bundle.component("testing/hostile").unwrap();
+    assert_eq!(hostile.effect.as_str(), "read", "it declares itself a read");
+    let conn = connection(&emulator);
+    let err =
+        runtime.run_action_reads_only(hostile, Some(&conn), r#"{"mode":"post","path":"/contacts"}"#).await.unwrap_err();
+    assert!(matches!(err.component_error(), Some(ComponentError::Forbidden(m)) if m.contains("dry run")), "{err}");
+    assert_eq!(emulator.state().request_count("POST /contacts"), 0, "nothing reached the service");
+    // Reads still go out in a dry run, and searches (POST .../search) are reads.
+    let read = runtime.run_action_reads_only(hostile, Some(&conn), r#"{"mode":"call","path":"/me"}"#).await.unwrap();
+    assert_eq!(read["status"], 200);
+    let search = switchyard::http::is_write(
+        switchyard::runtime::bindings::http::Method::Post,
+        &"http://x/contacts/search".parse().unwrap(),
+    );
+    assert!(!search);
+}

@@ -1,9 +1,10 @@
 //! Helpers several commands share: where components and connections come from, how a run is shown,
 //! and the exit code a run that did not succeed ends with.
 
+use super::connections::quick_try_token;
 use super::{Failure, exit};
 use crate::auth::ConnectionStore;
-use crate::bundle;
+use crate::auth::urls::check_endpoint_url;
 use crate::http::Connection;
 use crate::registry::Registry;
 use crate::runtime::state::escape_guest_text;
@@ -18,26 +19,27 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// `--base-url/--token`, optional: one quick connection for every step instead of the named
-/// connections the workflow gives (from the connection store).
+/// `--base-url`, optional: one quick connection for every step instead of the named connections the
+/// workflow gives (from the connection store). Its token comes from $SWITCHYARD_TOKEN, never a flag.
 #[derive(Args, Debug)]
 pub struct OptionalConnection {
-    /// Quick try: the API base URL for every step, e.g. the emulator's address.
-    #[arg(long, value_name = "URL", requires = "token")]
+    /// Quick try: the API base URL for every step, e.g. the emulator's address (https://, or http://
+    /// on loopback only). The token comes from $SWITCHYARD_TOKEN.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The access token. Prefer the environment variable, which stays out of shell history.
-    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
 }
 
 impl OptionalConnection {
-    pub async fn connections(&self, home: &Path) -> anyhow::Result<Box<dyn Connections>> {
-        match (&self.base_url, &self.token) {
-            (Some(base_url), Some(token)) => {
-                Ok(Box::new(FixedConnection(Connection::new("cli", base_url, token.clone())?)))
+    /// The quick connection, else the named ones. A refused `--base-url` or a missing
+    /// $SWITCHYARD_TOKEN is a usage error (exit 2).
+    pub async fn connections(&self, home: &Path) -> Result<Box<dyn Connections>, Failure> {
+        match &self.base_url {
+            Some(base_url) => {
+                check_endpoint_url("--base-url", base_url)?;
+                let token = quick_try_token()?;
+                Ok(Box::new(FixedConnection(Connection::new("cli", base_url, token)?)))
             }
-            (Some(_), None) => Err(anyhow!("--base-url needs a token: set $SWITCHYARD_TOKEN (or pass --token)")),
-            _ => named_connections(home).await,
+            None => Ok(named_connections(home).await?),
         }
     }
 }
@@ -46,15 +48,15 @@ pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
     Store::open(home).await
 }
 
-/// The components to check and run against: `--bundle DIR`, else the installed bundles (none when
-/// nothing is installed).
+/// The components to check and run against: `--bundle DIR` (under the home's trusted keys, as an
+/// install is), else the installed bundles (none when nothing is installed).
 pub async fn load_components(
     runtime: &Arc<Runtime>,
     home: &Path,
     dir: Option<&Path>,
 ) -> Result<Option<Box<dyn Components>>, Failure> {
     if let Some(dir) = dir {
-        return Ok(Some(Box::new(bundle::load(runtime, dir).await?)));
+        return Ok(Some(Box::new(super::bundle::load_dir(runtime, dir, home).await?)));
     }
     let registry = Registry::open(runtime, home).await?;
     if registry.keys().is_empty() {

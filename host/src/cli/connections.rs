@@ -1,13 +1,13 @@
 //! `switchyard connect intercom ...` and `switchyard connections list|test|remove`, plus the resolver
-//! every command that runs a component uses to turn `--connection NAME` (or `--base-url`/`--token`)
-//! into the connection it runs on.
+//! every command that runs a component uses to turn `--connection NAME` (or `--base-url` with
+//! $SWITCHYARD_TOKEN) into the connection it runs on.
 
 use super::{ConnectionArgs, Failure, exit};
 use crate::auth::intercom::{self, IdentifyError, Region};
 use crate::auth::oauth::{self, OAuthApp};
 use crate::auth::store::{now_unix, validate_name};
+use crate::auth::urls::check_endpoint_url;
 use crate::auth::{ConnectionError, ConnectionInfo, ConnectionStore, NewConnection, OAuthClientRecord};
-use crate::contract::ComponentError;
 use crate::http::Connection;
 use crate::runtime::InvocationError;
 use anyhow::{Context, anyhow};
@@ -20,6 +20,10 @@ use url::Url;
 
 /// Where the client secret of an OAuth app is read from (never a flag: flags land in shell history).
 pub const CLIENT_SECRET_ENV: &str = "SWITCHYARD_CLIENT_SECRET";
+
+/// Where the token of a quick try with `--base-url` is read from (never a flag: the command line of
+/// a running process is visible to every user of the machine, e.g. in `ps`).
+pub const TOKEN_ENV: &str = "SWITCHYARD_TOKEN";
 
 /// A fixed default, so the redirect URL can be registered on the app once.
 pub const DEFAULT_CALLBACK_PORT: u16 = 47615;
@@ -55,6 +59,7 @@ pub struct ConnectIntercom {
     #[arg(long, value_name = "URL", requires = "client_id")]
     pub token_url: Option<Url>,
     /// Override the API base URL (default: by the workspace's region), e.g. the emulator's address.
+    /// Every URL override must be https://, or http:// on loopback (127.0.0.0/8, [::1], localhost).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<Url>,
     /// Port of the loopback callback. Register http://127.0.0.1:PORT/callback as a redirect URL on
@@ -114,7 +119,7 @@ pub struct ResolvedConnection {
 }
 
 impl ResolvedConnection {
-    /// The stored connection's name, `None` for a quick try with `--base-url`/`--token`.
+    /// The stored connection's name, `None` for a quick try with `--base-url` and $SWITCHYARD_TOKEN.
     pub fn name(&self) -> Option<&str> {
         self.store.as_ref().map(|_| self.connection.name.as_str())
     }
@@ -123,8 +128,8 @@ impl ResolvedConnection {
     /// re-authorization (so nothing retries a revoked token forever). Returns a sentence to add to
     /// the error message, if anything was marked.
     pub async fn observe(&self, error: &InvocationError) -> Option<String> {
-        let (Some(store), InvocationError::Component(ComponentError::Unauthorized(message))) = (&self.store, error)
-        else {
+        // Only a 401 the host itself saw from the connection's origin, not a component's say-so.
+        let (Some(store), Some(message)) = (&self.store, error.credentials_refused()) else {
             return None;
         };
         let name = &self.connection.name;
@@ -145,8 +150,19 @@ impl ResolvedConnection {
     }
 }
 
+/// The token of a quick try with `--base-url`: $SWITCHYARD_TOKEN, else a usage error (exit 2).
+pub fn quick_try_token() -> Result<String, Failure> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
+        _ => Err(usage(format!(
+            "--base-url needs a token: set ${TOKEN_ENV} (it is never taken as a flag: command lines are visible \
+             in `ps`), or use --connection NAME"
+        ))),
+    }
+}
+
 /// Resolves `--connection NAME` through the connections in `home`, or builds a one-off connection
-/// from `--base-url` and `--token`/$SWITCHYARD_TOKEN. The store is only opened for a named connection.
+/// from `--base-url` and $SWITCHYARD_TOKEN. The store is only opened for a named connection.
 pub async fn resolve_connection(args: &ConnectionArgs, home: &Path) -> Result<ResolvedConnection, Failure> {
     match (&args.connection, &args.base_url) {
         (Some(name), _) => {
@@ -155,9 +171,8 @@ pub async fn resolve_connection(args: &ConnectionArgs, home: &Path) -> Result<Re
             Ok(ResolvedConnection { connection, store: Some(store) })
         }
         (None, Some(base_url)) => {
-            let token = args.token.clone().filter(|t| !t.is_empty()).ok_or_else(|| {
-                usage("--base-url needs a token: set $SWITCHYARD_TOKEN (or pass --token), or use --connection NAME")
-            })?;
+            check_endpoint_url("--base-url", base_url)?;
+            let token = quick_try_token()?;
             let connection = Connection::new("cli", base_url, token)?;
             Ok(ResolvedConnection { connection, store: None })
         }
@@ -169,6 +184,15 @@ pub async fn resolve_connection(args: &ConnectionArgs, home: &Path) -> Result<Re
 
 pub async fn connect(home: &Path, command: ConnectCommand) -> Result<(), Failure> {
     let ConnectCommand::Intercom(args) = command;
+    // Before anything is asked or sent: the code, the client secret and the token only travel over
+    // https (or to this machine).
+    for (flag, url) in
+        [("--authorize-url", &args.authorize_url), ("--token-url", &args.token_url), ("--base-url", &args.base_url)]
+    {
+        if let Some(url) = url {
+            check_endpoint_url(flag, url.as_str())?;
+        }
+    }
     validate_name(&args.name).map_err(failure)?;
     // Open (and check the key of) the store before asking anything of the user.
     let store = ConnectionStore::open_home(home).await.map_err(failure)?;
@@ -201,7 +225,7 @@ async fn connect_oauth(store: &ConnectionStore, args: &ConnectIntercom, client_i
     eprintln!("Authorize switchyard in the browser: {}", pending.authorize_url());
     if !args.no_browser
         && browser_available()
-        && let Err(error) = webbrowser::open(pending.authorize_url().as_str())
+        && let Err(error) = open_browser(pending.authorize_url().as_str())
     {
         eprintln!("(could not open a browser: {error}; open the URL yourself)");
     }
@@ -321,7 +345,84 @@ fn connected_line(name: &str, workspace: &intercom::Workspace, base_url: &Url) -
     )
 }
 
-/// Only where a graphical browser can open: elsewhere `webbrowser` may start a text browser that
+/// Opens `url` in the user's browser without handing it any `SWITCHYARD_*` variable: the client
+/// secret may be in $SWITCHYARD_CLIENT_SECRET, a token in $SWITCHYARD_TOKEN, and a browser started
+/// here would keep them (and pass them to whatever it starts) long after this command ended.
+///
+/// The `webbrowser` crate cannot be given an environment, and removing the variables from this
+/// process first (`std::env::remove_var`) is not sound here: the tokio runtime's threads run (the
+/// callback server among them) and may read the environment at the same time. So where the opener
+/// is a child process we choose (Linux and the other freedesktop unixes) it is started here, the way
+/// `webbrowser` does it ($BROWSER, else `xdg-open`), with every `SWITCHYARD_*` variable removed from
+/// its environment. On macOS `webbrowser` asks LaunchServices, which starts the browser from launchd
+/// rather than as a child of this process, so it inherits nothing. On Windows `webbrowser` calls
+/// ShellExecute, whose new process does inherit this environment: keep the client secret out of the
+/// environment there (the no-echo prompt asks for it when $SWITCHYARD_CLIENT_SECRET is unset).
+#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios"))))]
+fn open_browser(url: &str) -> std::io::Result<()> {
+    let mut candidates: Vec<Vec<String>> = std::env::var("BROWSER")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| browser_command_line(entry, url))
+        .collect();
+    candidates.push(vec!["xdg-open".into(), url.into()]);
+    let mut last_error = None;
+    for argv in candidates {
+        match opener_command(&argv).spawn() {
+            Ok(mut child) => {
+                // Reaped in the background: `xdg-open` returns at once, a browser may run for long.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no browser command")))
+}
+
+#[cfg(not(all(unix, not(any(target_os = "macos", target_os = "ios")))))]
+fn open_browser(url: &str) -> std::io::Result<()> {
+    webbrowser::open(url)
+}
+
+/// One entry of $BROWSER as a command line, read as `webbrowser` and Python's `webbrowser` read it:
+/// `%s` stands for the URL, else the URL is appended.
+#[cfg_attr(any(not(unix), target_os = "macos", target_os = "ios"), allow(dead_code))]
+fn browser_command_line(entry: &str, url: &str) -> Vec<String> {
+    let mut has_url = false;
+    let mut argv: Vec<String> = entry
+        .split_ascii_whitespace()
+        .map(|word| {
+            has_url |= word.contains("%s");
+            word.replace("%s", url)
+        })
+        .collect();
+    if !has_url {
+        argv.push(url.to_string());
+    }
+    argv
+}
+
+/// The browser opener: detached from the terminal, with this process's environment minus every
+/// `SWITCHYARD_*` variable.
+#[cfg_attr(any(not(unix), target_os = "macos", target_os = "ios"), allow(dead_code))]
+fn opener_command(argv: &[String]) -> std::process::Command {
+    let mut command = std::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SWITCHYARD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Only where a graphical browser can open: elsewhere the opener may start a text browser that
 /// takes over the terminal.
 fn browser_available() -> bool {
     if cfg!(any(target_os = "macos", target_os = "windows")) {
@@ -438,5 +539,38 @@ fn timestamp(unix: Option<i64>) -> String {
             format!("{} {}Z", &text[..10], &text[11..16])
         }
         _ => "never".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_entries_take_the_url_where_they_say() {
+        let url = "https://app.intercom.com/oauth?client_id=a&state=b";
+        assert_eq!(browser_command_line("firefox", url), ["firefox", url]);
+        assert_eq!(browser_command_line("  firefox   --new-tab ", url), ["firefox", "--new-tab", url]);
+        assert_eq!(
+            browser_command_line("open-it --url=%s --quiet", url),
+            ["open-it", &format!("--url={url}"), "--quiet"]
+        );
+    }
+
+    #[test]
+    fn the_opener_keeps_the_environment_but_drops_switchyard_variables() {
+        let command = opener_command(&["xdg-open".into(), "https://example.com/".into()]);
+        let removed: Vec<String> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        let present: Vec<String> = std::env::vars_os()
+            .map(|(n, _)| n.to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("SWITCHYARD_"))
+            .collect();
+        assert_eq!(removed.len(), present.len(), "{removed:?} vs {present:?}");
+        assert!(removed.iter().all(|n| n.starts_with("SWITCHYARD_")), "{removed:?}");
+        assert!(command.get_envs().all(|(_, value)| value.is_none()), "nothing is added");
     }
 }

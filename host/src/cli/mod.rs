@@ -51,6 +51,11 @@ pub struct LimitArgs {
     /// Largest output accepted from a component, in MiB.
     #[arg(long, global = true, default_value_t = 4, value_name = "MIB")]
     pub output_limit: usize,
+    /// Let components reach their bundle's allowed hosts at loopback, private and other non-public
+    /// addresses (and loopback over plain http). Off by default: an allowed name can point at the
+    /// cloud metadata service or the internal network. The connection's own origin is always reachable.
+    #[arg(long, global = true)]
+    pub allow_private_egress: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,19 +100,17 @@ pub struct BundleArg {
 }
 
 /// The connection a component runs on: `--connection NAME` (see `switchyard connections`), or for a
-/// quick try `--base-url` with `--token`/$SWITCHYARD_TOKEN. Resolve it with [`resolve_connection`].
+/// quick try `--base-url` with the token in $SWITCHYARD_TOKEN (never a flag: the command lines of
+/// running processes are visible to every user of the machine). Resolve it with [`resolve_connection`].
 #[derive(Args, Debug)]
 pub struct ConnectionArgs {
     /// The named connection to run on (see `switchyard connections list`).
     #[arg(long, value_name = "NAME", required_unless_present = "base_url", conflicts_with = "base_url")]
     pub connection: Option<String>,
-    /// Quick try without a stored connection: the API base URL, e.g. the emulator's address.
+    /// Quick try without a stored connection: the API base URL, e.g. the emulator's address (https://,
+    /// or http:// on loopback only). The token comes from $SWITCHYARD_TOKEN.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Quick try: the access token (ignored with --connection). Prefer the environment variable,
-    /// which stays out of shell history.
-    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
 }
 
 /// Exit codes (their meaning is the error kind's policy, `runtime::error`).
@@ -142,6 +145,7 @@ impl LimitArgs {
             memory_bytes: self.memory_limit << 20,
             deadline: Duration::from_secs(self.deadline),
             output_bytes: self.output_limit << 20,
+            allow_private_egress: self.allow_private_egress,
             ..Limits::default()
         }
     }

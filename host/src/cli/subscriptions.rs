@@ -3,7 +3,7 @@
 
 use super::{BundleArg, Failure, exit};
 use crate::auth::ConnectionStore;
-use crate::bundle;
+use crate::auth::urls::check_endpoint_url;
 use crate::runtime::state::escape_guest_text;
 use crate::runtime::{PollInput, Runtime};
 use crate::scheduler::{self, SchedulerConfig};
@@ -57,7 +57,8 @@ pub struct SubscriptionConnection {
     /// A named connection (see `switchyard connections list`).
     #[arg(long, value_name = "NAME", required_unless_present = "base_url", conflicts_with = "base_url")]
     pub connection: Option<String>,
-    /// Without a named connection: the API base URL, e.g. the emulator's address.
+    /// Without a named connection: the API base URL, e.g. the emulator's address (https://, or
+    /// http:// on loopback only).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// With --base-url: the environment variable that holds the token when the scheduler runs
@@ -108,10 +109,13 @@ pub async fn run(runtime: &Runtime, home: &Path, command: SubscriptionsCommand) 
             }
             let connection = match (connection.connection, connection.base_url) {
                 (Some(name), _) => ConnectionRef::Named(name),
-                (None, Some(base_url)) => ConnectionRef::Inline { base_url, token_env: connection.token_env },
+                (None, Some(base_url)) => {
+                    check_endpoint_url("--base-url", &base_url)?;
+                    ConnectionRef::Inline { base_url, token_env: connection.token_env }
+                }
                 (None, None) => return Err(anyhow!("give --connection NAME or --base-url URL").into()),
             };
-            let bundle = bundle::load(runtime, &bundle.bundle).await?;
+            let bundle = super::bundle::load_dir(runtime, &bundle.bundle, home).await?;
             let component = super::trigger::trigger(&bundle, &key)?;
             let resolved = match &connection {
                 ConnectionRef::Named(name) => {

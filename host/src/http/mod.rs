@@ -10,6 +10,7 @@
 //! `budget`.
 
 mod budget;
+mod egress;
 
 pub use budget::{BudgetStats, RateWaits};
 
@@ -142,11 +143,20 @@ pub struct CallState {
     pub unanswered_writes: UnansweredWrites,
     /// `None`: no invocation deadline (the host's own calls, such as `GET /me`).
     pub deadline: Option<RequestDeadline>,
+    /// A dry run: no write request leaves the host (see [`is_write`]); reads go out as usual.
+    pub reads_only: bool,
+    /// Set when the connection's own origin answered 401: the host itself saw its credentials refused
+    /// (a component's word for it is not enough to disable the connection).
+    pub origin_refused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The shared HTTP client and its limits.
 pub struct OutboundHttp {
+    /// Requests to a connection's own origin, which the operator chose (it may be on loopback).
     client: reqwest::Client,
+    /// Requests to a bundle's other allowed hosts: its resolver refuses addresses that are not
+    /// public, unless the operator allows private egress (see `egress`).
+    egress: reqwest::Client,
     limits: Limits,
     /// One rate budget (and company-scroll lease) per workspace, shared by every trigger and action
     /// that talks to it through this host.
@@ -155,13 +165,41 @@ pub struct OutboundHttp {
 
 impl OutboundHttp {
     pub fn new(limits: &Limits) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(limits.http_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(OutboundHttp { client, limits: limits.clone(), workspaces: Default::default() })
+        Self::build(limits, None)
+    }
+
+    /// Like [`OutboundHttp::new`], with names resolved by `resolver` instead of the system (tests
+    /// point names at loopback without DNS). Hosts other than a connection's own origin still get
+    /// only public addresses from it, unless `limits` allows private egress.
+    pub fn with_resolver(limits: &Limits, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Self> {
+        Self::build(limits, Some(resolver))
+    }
+
+    fn build(limits: &Limits, resolver: Option<Arc<dyn reqwest::dns::Resolve>>) -> anyhow::Result<Self> {
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(limits.http_timeout)
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = match &resolver {
+            Some(resolver) => builder().dns_resolver2(resolver.clone()),
+            None => builder(),
+        }
+        .build()?;
+        let egress = if limits.allow_private_egress {
+            client.clone()
+        } else {
+            let names = resolver.unwrap_or_else(|| Arc::new(egress::System));
+            builder().dns_resolver(Arc::new(egress::PublicOnly(names))).build()?
+        };
+        Ok(OutboundHttp { client, egress, limits: limits.clone(), workspaces: Default::default() })
+    }
+
+    /// The client for a request: the connection's own origin, or another allowed host.
+    fn client_for(&self, own_origin: bool) -> &reqwest::Client {
+        if own_origin { &self.client } else { &self.egress }
     }
 
     /// Sends a component's request. Any HTTP status is an `Ok` response; an `Err` is a request the
@@ -192,6 +230,9 @@ impl OutboundHttp {
                 policy.allowed_hosts.join(", ")
             )));
         }
+        if !own_origin {
+            egress::check(&url, self.limits.allow_private_egress)?;
+        }
 
         // The workspace's budget paces requests to the connection's own origin (the API); requests to
         // other allowed hosts carry no credentials and spend no Intercom budget.
@@ -212,7 +253,7 @@ impl OutboundHttp {
                 Some(ws) => Some(waits.during(ws.acquire()).await),
                 None => None,
             };
-            let mut builder = self.client.request(method(request.method), url.clone());
+            let mut builder = self.client_for(own_origin).request(method(request.method), url.clone());
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
@@ -228,6 +269,13 @@ impl OutboundHttp {
                 builder = builder.timeout(deadline.remaining(waits).min(self.limits.http_timeout));
             }
             let write = is_write(request.method, &url);
+            if write && call.reads_only {
+                return Err(ComponentError::Forbidden(format!(
+                    "dry run: the write request {} {} was not sent (a dry run sends only reads)",
+                    method(request.method),
+                    url.path()
+                )));
+            }
             if write {
                 call.unanswered_writes.sent();
             }
@@ -246,6 +294,9 @@ impl OutboundHttp {
                 call.unanswered_writes.answered();
             }
             let status = response.status().as_u16();
+            if status == 401 && own_origin {
+                call.origin_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             if let (Some(ws), Some(permit)) = (&workspace, permit) {
                 ws.observe(permit, status, response.headers());
             }
@@ -331,7 +382,18 @@ fn method(method: Method) -> reqwest::Method {
 fn resolve(connection: &Connection, request: &Request) -> Result<Url, ComponentError> {
     let invalid = |why: String| ComponentError::Internal(format!("the component built a bad request URL: {why}"));
     let mut url = if request.path.starts_with("http://") || request.path.starts_with("https://") {
-        Url::parse(&request.path).map_err(|e| invalid(format!("{}: {e}", request.path)))?
+        let url = Url::parse(&request.path).map_err(|e| invalid(format!("{}: {e}", request.path)))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Shown without the user name and password, which stay out of errors and logs.
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            return Err(ComponentError::Forbidden(format!(
+                "request to {shown} refused: the URL carries a user name or password, and components may not \
+                 send credentials in URLs (the host adds the connection's own)"
+            )));
+        }
+        url
     } else if request.path.starts_with('/') {
         let base = connection.base_url.as_str().trim_end_matches('/');
         Url::parse(&format!("{base}{}", request.path)).map_err(|e| invalid(format!("{}: {e}", request.path)))?
@@ -345,6 +407,10 @@ fn resolve(connection: &Connection, request: &Request) -> Result<Url, ComponentE
 }
 
 fn transport_error(host: &str, err: reqwest::Error) -> ComponentError {
+    // The resolver refused the destination: a refusal like any other, not a transport failure.
+    if let Some(refused) = egress::refusal(&err) {
+        return ComponentError::Forbidden(refused);
+    }
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -25,6 +25,11 @@ pub enum InvocationError {
     Trapped(String),
     #[error("{0:#}")]
     Host(anyhow::Error),
+    /// The component reported `unauthorized` and the host itself saw the connection's own origin
+    /// answer 401: the connection's credentials were refused. (A component saying so without that 401,
+    /// e.g. for a third-party host, stays a plain component error and cannot disable the connection.)
+    #[error("{}", describe_component_error(.0))]
+    CredentialsRefused(ComponentError),
     /// The invocation failed while a write request it sent had not been answered: the request may or
     /// may not have taken effect. Whether it may be sent again depends on the action's effect.
     #[error("{0}; a write request had been sent and its answer never came, so whether it took effect is unknown")]
@@ -35,7 +40,7 @@ impl InvocationError {
     /// The typed error, for callers that branch on it.
     pub fn component_error(&self) -> Option<&ComponentError> {
         match self {
-            InvocationError::Component(e) => Some(e),
+            InvocationError::Component(e) | InvocationError::CredentialsRefused(e) => Some(e),
             InvocationError::OutcomeUnknown(inner) => inner.component_error(),
             _ => None,
         }
@@ -59,6 +64,7 @@ impl InvocationError {
                 ErrorKind::Component
             }
             InvocationError::Host(_) => ErrorKind::Host,
+            InvocationError::CredentialsRefused(_) => ErrorKind::Unauthorized,
             InvocationError::OutcomeUnknown(_) => ErrorKind::OutcomeUnknown,
         }
     }
@@ -77,6 +83,7 @@ impl InvocationError {
             InvocationError::MemoryLimit(_)
             | InvocationError::OutputTooLarge { .. }
             | InvocationError::Host(_)
+            | InvocationError::CredentialsRefused(_)
             | InvocationError::OutcomeUnknown(_) => false,
         }
     }
@@ -88,6 +95,17 @@ impl InvocationError {
             Some(ComponentError::RateLimited(limit)) => {
                 limit.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s)).min(max))
             }
+            _ => None,
+        }
+    }
+
+    /// The detail of a refusal of the connection's credentials that the host itself saw (a 401 from the
+    /// connection's own origin), for marking the connection as needing re-authorization.
+    pub fn credentials_refused(&self) -> Option<&str> {
+        match self {
+            InvocationError::CredentialsRefused(ComponentError::Unauthorized(detail)) => Some(detail),
+            InvocationError::CredentialsRefused(_) => Some("the service refused the credentials"),
+            InvocationError::OutcomeUnknown(inner) => inner.credentials_refused(),
             _ => None,
         }
     }

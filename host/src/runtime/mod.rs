@@ -158,7 +158,7 @@ impl Runtime {
             ComponentKind::Trigger => Prepared::Trigger(TriggerPre::new(pre).map_err(anyhow::Error::from)?),
         };
         let key: Arc<str> = Arc::from(file);
-        let mut store = self.new_store(key.clone(), None, policy.clone());
+        let mut store = self.new_store(key.clone(), None, policy.clone(), false);
         let description = match &prepared {
             Prepared::Action(pre) => {
                 let instance = pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;
@@ -192,28 +192,30 @@ impl Runtime {
         key: Arc<str>,
         connection: Option<&Connection>,
         policy: Arc<HostPolicy>,
+        reads_only: bool,
     ) -> Store<InvocationState> {
         let http = connection.map(|_| self.http.clone());
         let call = CallState {
             deadline: Some(RequestDeadline::new(self.limits.deadline, self.limits.rate_wait_allowance())),
+            reads_only,
             ..CallState::default()
         };
         let state = InvocationState::new(self.limits.memory_bytes, http, connection.cloned(), policy, key, call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(engine::deadline_ticks(self.limits.deadline));
-        // At the deadline, guest code is stopped unless the invocation spent time waiting for its rate
-        // budget that has not yet been added to the deadline (that wait is the host's, see `RateWaits`).
-        let allowance = self.limits.rate_wait_allowance();
-        let mut granted = 0;
+        // Guest code gets control back to the host at every epoch tick: it yields to the async executor
+        // (so a guest spinning in a loop holds no tokio worker for more than a tick and the host keeps
+        // serving), and at the deadline it is stopped, unless the invocation spent time waiting for
+        // its rate budget that extends the deadline (that wait is the host's, see `RateWaits`).
+        store.set_epoch_deadline(1);
+        let (deadline, allowance) = (self.limits.deadline, self.limits.rate_wait_allowance());
+        let started = std::time::Instant::now();
         store.epoch_deadline_callback(move |store| {
-            let waited = engine::elapsed_ticks(store.data().call.rate_waits.total().min(allowance));
-            if waited <= granted {
+            let allowed = deadline + store.data().call.rate_waits.total().min(allowance);
+            if started.elapsed() >= allowed {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            let extension = waited - granted;
-            granted = waited;
-            Ok(UpdateDeadline::Continue(extension))
+            Ok(UpdateDeadline::Yield(1))
         });
         store
     }
@@ -226,6 +228,27 @@ impl Runtime {
         connection: Option<&Connection>,
         input: &str,
     ) -> Result<serde_json::Value, InvocationError> {
+        self.run_action_with(component, connection, input, false).await
+    }
+
+    /// [`run_action`](Self::run_action) for a dry run: no write request leaves the host (the HTTP
+    /// layer refuses it, whatever the component declares), reads go out as usual.
+    pub async fn run_action_reads_only(
+        &self,
+        component: &LoadedComponent,
+        connection: Option<&Connection>,
+        input: &str,
+    ) -> Result<serde_json::Value, InvocationError> {
+        self.run_action_with(component, connection, input, true).await
+    }
+
+    async fn run_action_with(
+        &self,
+        component: &LoadedComponent,
+        connection: Option<&Connection>,
+        input: &str,
+        reads_only: bool,
+    ) -> Result<serde_json::Value, InvocationError> {
         if !matches!(component.prepared, Prepared::Action(_)) {
             return Err(InvocationError::Host(bindings::wrong_kind(
                 &component.key,
@@ -234,7 +257,7 @@ impl Runtime {
             )));
         }
         parse_and_validate(component, input, "input")?;
-        let Answer::Run(output) = self.invoke(component, connection, Call::Run(input)).await? else {
+        let Answer::Run(output) = self.invoke(component, connection, Call::Run(input), reads_only).await? else {
             unreachable!("a run call answers with run output")
         };
         if output.len() > self.limits.output_bytes {
@@ -265,7 +288,7 @@ impl Runtime {
             page_budget: poll.page_budget,
             settings: poll.settings.to_string(),
         };
-        let Answer::Poll(response) = self.invoke(component, connection, Call::Poll(request)).await? else {
+        let Answer::Poll(response) = self.invoke(component, connection, Call::Poll(request), false).await? else {
             unreachable!("a poll call answers with a poll response")
         };
         let size = response.cursor.len() + response.events.iter().map(|e| e.payload.len()).sum::<usize>();
@@ -289,7 +312,7 @@ impl Runtime {
     ) -> Result<Vec<PolledEvent>, InvocationError> {
         trigger_only(component)?;
         parse_and_validate(component, settings, "settings")?;
-        let Answer::Sample(events) = self.invoke(component, connection, Call::Sample(settings)).await? else {
+        let Answer::Sample(events) = self.invoke(component, connection, Call::Sample(settings), false).await? else {
             unreachable!("a sample call answers with events")
         };
         let size = events.iter().map(|e| e.payload.len()).sum::<usize>();
@@ -306,9 +329,10 @@ impl Runtime {
         component: &LoadedComponent,
         connection: Option<&Connection>,
         call: Call<'_>,
+        reads_only: bool,
     ) -> Result<Answer, InvocationError> {
         let started = Instant::now();
-        let mut store = self.new_store(component.key.clone(), connection, component.policy.clone());
+        let mut store = self.new_store(component.key.clone(), connection, component.policy.clone(), reads_only);
         let waits = store.data().call.rate_waits.clone();
         let unanswered = store.data().call.unanswered_writes.clone();
         let work = async {
@@ -343,9 +367,13 @@ impl Runtime {
             Ok::<_, wasmtime::Error>(answer)
         };
         let outcome = within_deadline(self.limits.deadline, self.limits.rate_wait_allowance(), &waits, work).await;
+        let refused = store.data().call.origin_refused.load(std::sync::atomic::Ordering::SeqCst);
         let result = match outcome {
             None => Err(InvocationError::DeadlineExceeded(self.limits.deadline)),
             Some(Err(trap)) => Err(self.classify_trap(trap, &store)),
+            Some(Ok(Err(error @ ComponentError::Unauthorized(_)))) if refused => {
+                Err(InvocationError::CredentialsRefused(error))
+            }
             Some(Ok(result)) => result.map_err(InvocationError::Component),
         };
         tracing::debug!(component = &*component.key, us = started.elapsed().as_micros() as u64, "invocation finished");

@@ -347,8 +347,8 @@ async fn try_poll(
     let result = match shared.runtime.poll_trigger(&component, Some(&connection), input).await {
         Ok(result) => result,
         Err(error) => {
-            use crate::contract::ComponentError;
-            if let Some(ComponentError::Unauthorized(detail)) = error.component_error() {
+            // Only a 401 the host itself saw from the connection's origin disables the connection.
+            if let Some(detail) = error.credentials_refused() {
                 shared.connections.unauthorized(&subscription.connection, detail).await;
             }
             // A guest-supplied wait is capped at the longest backoff: no poll is parked for good.

@@ -7,7 +7,6 @@ use super::definition::{self, ErrorKind, ErrorPolicy, Step, Workflow};
 use super::expressions::Expressions;
 use super::lease::{DEFAULT_LEASE, Lease};
 use super::records::{self, AttemptEnd, AttemptStart, Claim, RunId, RunRecord, RunStatus, StepRecord, StepStatus};
-use crate::contract::ComponentError;
 use crate::http::Connection;
 use crate::runtime::{InvocationError, LoadedComponent, Runtime};
 use crate::store::Store;
@@ -64,8 +63,9 @@ pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Options {
-    /// Call only read actions (declared `effect = "read"`); record the mapped input of the others as
-    /// `not_sent` and let later steps see their sample output.
+    /// Call only read actions (declared `effect = "read"`), with write requests refused by the HTTP
+    /// layer whatever they declare; record the mapped input of the others as `not_sent` and let later
+    /// steps see their sample output.
     pub dry_run: bool,
     pub sleeper: Sleeper,
     pub observer: Option<Observer>,
@@ -288,7 +288,11 @@ impl<'a> Executor<'a> {
             start.attempt = attempt;
             records::begin_attempt(self.store, &self.lease, &start, StepStatus::Running).await?;
             self.report(Progress::StepStarted { run: run.id, index, step: step.id.clone(), attempt });
-            let result = self.runtime.run_action(&component, connection.as_ref(), &input_text).await;
+            let result = if self.options.dry_run {
+                self.runtime.run_action_reads_only(&component, connection.as_ref(), &input_text).await
+            } else {
+                self.runtime.run_action(&component, connection.as_ref(), &input_text).await
+            };
             let error = match result {
                 Ok(output) => {
                     self.finish(run.id, index, attempt, step, ended(StepStatus::Succeeded, Some(&output), None))
@@ -307,9 +311,8 @@ impl<'a> Executor<'a> {
             };
             let kind = error.kind();
             let message = error.to_string();
-            if let (Some(ComponentError::Unauthorized(detail)), Some(name)) =
-                (error.component_error(), workflow.step_connection(step))
-            {
+            // Only a 401 the host itself saw from the connection's origin disables the connection.
+            if let (Some(detail), Some(name)) = (error.credentials_refused(), workflow.step_connection(step)) {
                 self.connections.rejected(name, detail).await;
             }
             self.finish(run.id, index, attempt, step, ended(StepStatus::Failed, None, Some((kind.as_str(), &message))))

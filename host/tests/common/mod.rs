@@ -44,7 +44,7 @@ pub fn runtime() -> Runtime {
 }
 
 pub async fn load(runtime: &Runtime, name: &str) -> Bundle {
-    bundle::load(runtime, &bundle_path(name)).await.expect("bundle loads")
+    bundle::load(runtime, &bundle_path(name), &bundle::TrustPolicy::default()).await.expect("bundle loads")
 }
 
 pub async fn emulator() -> RunningEmulator {
@@ -105,6 +105,8 @@ impl ActionEnv {
         match self.run(key, input.clone()).await {
             Ok(out) => panic!("{key} {input}: expected an error, got {out}"),
             Err(switchyard::runtime::InvocationError::Component(e)) => e,
+            // A 401 the host saw from the connection's origin (the component's error underneath).
+            Err(switchyard::runtime::InvocationError::CredentialsRefused(e)) => e,
             Err(other) => panic!("{key} {input}: expected a typed error, got {other}"),
         }
     }
