@@ -1,6 +1,7 @@
 //! Switchyard's host: runs Intercom triggers and actions as sandboxed WebAssembly components.
 //!
 //! - [`contract`]: the WIT contract's bindings and version (below everything else).
+//! - [`files`]: the data directory's files, private to the host's user.
 //! - [`runtime`]: the wasmtime engine, per-invocation stores and limits, the component cache.
 //! - [`http`]: outbound HTTP on behalf of components (credentials, allowed hosts, rate limits).
 //! - [`bundle`]: bundle manifests and loading components from them.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cli;
 pub mod contract;
+pub mod files;
 pub mod http;
 pub mod registry;
 pub mod runtime;

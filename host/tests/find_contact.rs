@@ -119,7 +119,10 @@ async fn a_rate_limited_request_waits_for_the_window_without_spending_its_deadli
     let deadline = std::time::Duration::from_secs(3);
     let runtime = runtime_with(switchyard::runtime::Limits {
         deadline,
-        rate_limit_max_wait: std::time::Duration::from_secs(11),
+        http: switchyard::http::HttpLimits {
+            rate_limit_max_wait: std::time::Duration::from_secs(11),
+            ..Default::default()
+        },
         ..test_limits()
     });
     let bundle = load(&runtime, "intercom").await;
@@ -138,7 +141,10 @@ async fn a_request_still_rate_limited_after_the_retries_is_a_rate_limited_error(
     let emulator = emulator().await;
     emulator.state().set_faults(intercom_emulator::Faults { error_429_rate: 1.0, ..Default::default() });
     let runtime = runtime_with(switchyard::runtime::Limits {
-        rate_limit_max_wait: std::time::Duration::from_millis(100),
+        http: switchyard::http::HttpLimits {
+            rate_limit_max_wait: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
         ..test_limits()
     });
     let bundle = load(&runtime, "intercom").await;

@@ -2,8 +2,7 @@
 
 use crate::contract::ComponentError;
 use crate::contract::http::{Method, Request};
-use crate::http::{CallState, Connection, HostPolicy, OutboundHttp};
-use crate::runtime::Limits;
+use crate::http::{CallState, Connection, HostPolicy, HttpLimits, OutboundHttp};
 use serde_json::Value;
 use url::Url;
 
@@ -111,7 +110,7 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 /// injected there and only toward the connection's origin) and returns the token's workspace.
 pub async fn identify(connection: &Connection) -> Result<Workspace, IdentifyError> {
     let host = connection.base_url.host_str().unwrap_or_default().to_string();
-    let http = OutboundHttp::new(&Limits::default()).map_err(|e| IdentifyError::Other(format!("{e:#}")))?;
+    let http = OutboundHttp::new(&HttpLimits::default()).map_err(|e| IdentifyError::Other(format!("{e:#}")))?;
     let request = Request { method: Method::Get, path: "/me".into(), query: vec![], headers: vec![], body: None };
     let response =
         http.send(connection, &HostPolicy::default(), request, &CallState::default()).await.map_err(|e| {

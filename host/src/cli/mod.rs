@@ -145,7 +145,7 @@ impl LimitArgs {
             memory_bytes: self.memory_limit << 20,
             deadline: Duration::from_secs(self.deadline),
             output_bytes: self.output_limit << 20,
-            allow_private_egress: self.allow_private_egress,
+            http: crate::http::HttpLimits { allow_private_egress: self.allow_private_egress, ..Default::default() },
             ..Limits::default()
         }
     }

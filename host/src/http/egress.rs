@@ -9,7 +9,7 @@
 //! - a literal address in the URL never reaches a resolver, so [`check`] refuses it before sending,
 //!   along with plain `http://`.
 //!
-//! The operator lifts both for a trusted bundle with `Limits::allow_private_egress`
+//! The operator lifts both for a trusted bundle with `HttpLimits::allow_private_egress`
 //! (`--allow-private-egress`); plain http then stays limited to loopback.
 
 use crate::contract::types::Error as ComponentError;
@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::contract::http::{Method, Request};
     use crate::contract::types::Error as ComponentError;
-    use crate::runtime::engine::Limits;
+    use crate::http::HttpLimits as Limits;
     use reqwest::dns::{Addrs, Name, Resolve, Resolving};
     use std::collections::HashMap;
     use std::net::SocketAddr;

@@ -16,7 +16,6 @@ pub use budget::{BudgetStats, RateWaits};
 
 use crate::contract::http::{Method, Request, Response};
 use crate::contract::types::{Error as ComponentError, RateLimit, UpstreamError};
-use crate::runtime::engine::Limits;
 use budget::{ScrollCall, Workspace, reset_wait, track_scroll};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -150,6 +149,39 @@ pub struct CallState {
     pub origin_refused: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The limits of outbound HTTP (part of the runtime's [`crate::runtime::Limits`]).
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// The largest HTTP response body handed to a component (it must fit in its memory too).
+    pub http_response_bytes: usize,
+    /// Timeout of one HTTP request (connect + answer); the invocation deadline still applies.
+    pub http_timeout: Duration,
+    /// How often a 429 is retried after waiting for `X-RateLimit-Reset` before the component sees it.
+    pub rate_limit_retries: u32,
+    /// The longest single wait for a rate-limit window to reset.
+    pub rate_limit_max_wait: Duration,
+    /// Whether components may reach hosts other than their connection's own origin at addresses that
+    /// are not public (loopback, private ranges, link-local, CGNAT, ...), and loopback over plain
+    /// http. Off by default: allowed hosts are checked by name, and a name a bundle allows can be
+    /// pointed at the cloud metadata service (169.254.169.254), the host itself or the internal
+    /// network. The connection's own origin is reachable either way (the emulator and a self-hosted
+    /// Intercom proxy live on loopback); turn this on only for a trusted bundle that talks to a
+    /// service of your own on a private network.
+    pub allow_private_egress: bool,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            http_response_bytes: 8 << 20,
+            http_timeout: Duration::from_secs(30),
+            rate_limit_retries: 3,
+            rate_limit_max_wait: Duration::from_secs(10),
+            allow_private_egress: false,
+        }
+    }
+}
+
 /// The shared HTTP client and its limits.
 pub struct OutboundHttp {
     /// Requests to a connection's own origin, which the operator chose (it may be on loopback).
@@ -157,25 +189,25 @@ pub struct OutboundHttp {
     /// Requests to a bundle's other allowed hosts: its resolver refuses addresses that are not
     /// public, unless the operator allows private egress (see `egress`).
     egress: reqwest::Client,
-    limits: Limits,
+    limits: HttpLimits,
     /// One rate budget (and company-scroll lease) per workspace, shared by every trigger and action
     /// that talks to it through this host.
     workspaces: std::sync::Mutex<HashMap<[u8; 32], Arc<Workspace>>>,
 }
 
 impl OutboundHttp {
-    pub fn new(limits: &Limits) -> anyhow::Result<Self> {
+    pub fn new(limits: &HttpLimits) -> anyhow::Result<Self> {
         Self::build(limits, None)
     }
 
     /// Like [`OutboundHttp::new`], with names resolved by `resolver` instead of the system (tests
     /// point names at loopback without DNS). Hosts other than a connection's own origin still get
     /// only public addresses from it, unless `limits` allows private egress.
-    pub fn with_resolver(limits: &Limits, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Self> {
+    pub fn with_resolver(limits: &HttpLimits, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Self> {
         Self::build(limits, Some(resolver))
     }
 
-    fn build(limits: &Limits, resolver: Option<Arc<dyn reqwest::dns::Resolve>>) -> anyhow::Result<Self> {
+    fn build(limits: &HttpLimits, resolver: Option<Arc<dyn reqwest::dns::Resolve>>) -> anyhow::Result<Self> {
         let builder = || {
             reqwest::Client::builder()
                 .timeout(limits.http_timeout)

@@ -37,7 +37,7 @@ impl Registry {
     /// Like [`Registry::open`] with an explicit trust policy.
     pub async fn open_with(runtime: &Runtime, home: &Path, trust: TrustPolicy) -> Result<Registry> {
         let root = home.join(BUNDLES_DIR);
-        crate::store::create_private_dir(&root).with_context(|| format!("creating {}", root.display()))?;
+        crate::files::create_private_dir(&root).with_context(|| format!("creating {}", root.display()))?;
         let dir = Dir::open_ambient_dir(&root, ambient_authority())
             .with_context(|| format!("opening the bundles directory {}", root.display()))?;
         let registry = Registry {
@@ -317,7 +317,7 @@ pub fn trust_key(home: &Path, public_key_file: &Path) -> Result<String> {
     let key = bundle::parse_public_key(&text, &public_key_file.display().to_string())?;
     let id = bundle::key_id(&key);
     let dir = home.join(TRUSTED_KEYS_DIR);
-    crate::store::create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(format!("{id}.pub")), format!("{}\n", hex::encode(key.as_bytes())))?;
     Ok(id)
 }

@@ -27,7 +27,7 @@ pub struct CompiledCache {
 impl CompiledCache {
     pub fn new(engine: &Engine, dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        crate::store::create_private_dir(&dir)
+        crate::files::create_private_dir(&dir)
             .with_context(|| format!("creating the component cache {}", dir.display()))?;
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);

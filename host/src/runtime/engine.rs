@@ -1,5 +1,6 @@
 //! Engine policy in one place: every limit a component runs under, and why it has that value.
 
+pub use crate::http::HttpLimits;
 use anyhow::{Context, Result};
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -18,24 +19,10 @@ pub struct Limits {
     pub deadline: Duration,
     /// The largest JSON output accepted from a component; larger is refused rather than stored.
     pub output_bytes: usize,
-    /// The largest HTTP response body handed to a component (it must fit in its memory too).
-    pub http_response_bytes: usize,
-    /// Timeout of one HTTP request (connect + answer); the invocation deadline still applies.
-    pub http_timeout: Duration,
-    /// How often a 429 is retried after waiting for `X-RateLimit-Reset` before the component sees it.
-    pub rate_limit_retries: u32,
-    /// The longest single wait for a rate-limit window to reset.
-    pub rate_limit_max_wait: Duration,
+    /// Outbound HTTP: response size, timeouts, 429 retries, private egress (see [`HttpLimits`]).
+    pub http: HttpLimits,
     /// Invocations that may run at once: sizes the pooling allocator's slots.
     pub max_concurrent_invocations: u32,
-    /// Whether components may reach hosts other than their connection's own origin at addresses that
-    /// are not public (loopback, private ranges, link-local, CGNAT, ...), and loopback over plain
-    /// http. Off by default: allowed hosts are checked by name, and a name a bundle allows can be
-    /// pointed at the cloud metadata service (169.254.169.254), the host itself or the internal
-    /// network. The connection's own origin is reachable either way (the emulator and a self-hosted
-    /// Intercom proxy live on loopback); turn this on only for a trusted bundle that talks to a
-    /// service of your own on a private network.
-    pub allow_private_egress: bool,
 }
 
 impl Default for Limits {
@@ -44,12 +31,8 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             deadline: Duration::from_secs(10),
             output_bytes: 4 << 20,
-            http_response_bytes: 8 << 20,
-            http_timeout: Duration::from_secs(30),
-            rate_limit_retries: 3,
-            rate_limit_max_wait: Duration::from_secs(10),
+            http: HttpLimits::default(),
             max_concurrent_invocations: 128,
-            allow_private_egress: false,
         }
     }
 }
@@ -59,7 +42,7 @@ impl Limits {
     /// try and each 429 retry) at its longest. A workspace saturated for longer than that still ends
     /// the invocation rather than holding it forever.
     pub fn rate_wait_allowance(&self) -> Duration {
-        self.rate_limit_max_wait * (self.rate_limit_retries + 1)
+        self.http.rate_limit_max_wait * (self.http.rate_limit_retries + 1)
     }
 }
 

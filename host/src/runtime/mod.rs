@@ -102,7 +102,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::action::Action::add_to_linker::<InvocationState, HasSelf<InvocationState>>(&mut linker, |s| s)?;
         let cache = CompiledCache::new(&engine, config.cache_dir)?;
-        let http = Arc::new(OutboundHttp::new(&config.limits)?);
+        let http = Arc::new(OutboundHttp::new(&config.limits.http)?);
         Ok(Runtime { engine, allocator, linker, cache, limits: config.limits, http })
     }
 

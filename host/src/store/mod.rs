@@ -18,15 +18,7 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Creates `path` and its missing parents with mode 0700 (the data directory and what is in it are
-/// the host user's alone). An existing directory is left as it is.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
+pub use crate::files::create_private_dir;
 
 /// Creates an empty file with mode 0600 unless it exists.
 fn create_private_file(path: &Path) -> std::io::Result<()> {

@@ -8,19 +8,19 @@
 //! - [`runner`]: trigger events to runs (`handle_event`, `WorkflowRunner`).
 //! - [`lease`]: which host process executes a run, renewed by a heartbeat.
 //! - [`records`]: workflows and run history in the store; claims, compare-and-set on the owner.
-//! - [`sources`]: the registry, connection store and triggers' outbox as workflow sources.
+//! - [`sources`]: the triggers' outbox as the runner's event feed, and the subscriptions workflows need.
 
 pub mod definition;
-pub mod runner;
 pub mod executor;
 pub mod expressions;
 pub mod lease;
 pub mod records;
+pub mod runner;
 pub mod sources;
 pub mod validate;
 
 pub use definition::{Workflow, parse};
-pub use runner::{LoadedWorkflow, WorkflowRunner, handle_event};
 pub use executor::{Components, Connections, Executor, FixedConnection};
 pub use lease::Lease;
 pub use records::{RunId, TriggerEvent};
+pub use runner::{LoadedWorkflow, WorkflowRunner, handle_event};
