@@ -9,7 +9,6 @@ use intercom_emulator::RunningEmulator;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -18,7 +17,6 @@ use url::Url;
 
 const CLIENT_ID: &str = "switchyard-test-app";
 const CLIENT_SECRET: &str = "cs_9f1c2d7e-very-secret";
-const AUTHORIZE_LINE: &str = "Authorize switchyard in the browser: ";
 
 /// Output of one `switchyard` run, with stdout and stderr as text.
 struct Run {
@@ -132,25 +130,7 @@ impl Cli {
             &[("SWITCHYARD_CLIENT_SECRET", CLIENT_SECRET)]
         };
         let mut child = self.command(&args, secret_env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines() {
-                let line = line.unwrap();
-                if let Some(url) = line.strip_prefix(AUTHORIZE_LINE) {
-                    let _ = url_tx.send(url.to_string());
-                }
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(Duration::from_secs(60)))
-            .await
-            .unwrap()
-            .expect("the authorize URL is printed");
-        let mut url = Url::parse(&url).unwrap();
+        let (mut url, reader) = authorize_url(&mut child).await;
         assert_eq!(url.query_pairs().find(|(k, _)| k == "client_id").unwrap().1, CLIENT_ID);
         assert!(url.query_pairs().any(|(k, v)| k == "state" && v.len() >= 16), "a random state: {url}");
         if let Some(workspace) = workspace {

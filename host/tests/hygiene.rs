@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use intercom_emulator::RunningEmulator;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -14,7 +13,6 @@ use url::Url;
 
 const CLIENT_ID: &str = "hygiene-test-app";
 const CLIENT_SECRET: &str = "cs_hygiene-very-secret";
-const AUTHORIZE_LINE: &str = "Authorize switchyard in the browser: ";
 
 fn text(out: &Output) -> String {
     format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
@@ -75,25 +73,7 @@ fn connect_command(home: &Path, emulator: &RunningEmulator, name: &str, no_brows
 /// loopback callback) and waits for the end. Returns the authorize URL and the output.
 async fn connect(mut command: Command) -> (Url, Output) {
     let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if let Some(url) = line.strip_prefix(AUTHORIZE_LINE) {
-                let _ = url_tx.send(url.to_string());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(Duration::from_secs(60)))
-        .await
-        .unwrap()
-        .expect("the authorize URL is printed");
-    let url = Url::parse(&url).unwrap();
+    let (url, reader) = authorize_url(&mut child).await;
     let page = reqwest::get(url.clone()).await.unwrap();
     assert_eq!(page.status(), 200, "the callback page");
     let mut out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();

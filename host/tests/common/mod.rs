@@ -232,3 +232,31 @@ pub fn test_home() -> tempfile::TempDir {
     std::os::unix::fs::symlink(&cache, home.path().join("cache")).unwrap();
     home
 }
+
+/// The line `switchyard connect` prints the authorize URL on.
+pub const AUTHORIZE_LINE: &str = "Authorize switchyard in the browser: ";
+
+/// Reads a running `switchyard connect`'s stderr until it prints the authorize URL. The returned
+/// thread keeps collecting stderr; join it once the process has ended to get all of it.
+pub async fn authorize_url(child: &mut std::process::Child) -> (url::Url, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("connect runs with stderr piped");
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix(AUTHORIZE_LINE) {
+                let _ = url_tx.send(url.to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("the authorize URL is printed");
+    (url::Url::parse(&url).unwrap(), reader)
+}
