@@ -102,27 +102,9 @@ impl Cli {
         workspace: Option<&str>,
         replace: bool,
     ) -> Run {
-        let base = emulator.base_url();
-        let (authorize, token) = (format!("{base}/oauth"), format!("{base}/auth/eagle/token"));
-        let mut args = vec![
-            "connect",
-            "intercom",
-            "--name",
-            name,
-            "--client-id",
-            CLIENT_ID,
-            "--authorize-url",
-            &authorize,
-            "--token-url",
-            &token,
-            "--base-url",
-            &base,
-            "--callback-port",
-            "0",
-            "--no-browser",
-            "--timeout",
-            "30",
-        ];
+        let owned = emulator_oauth_connect_args(emulator, name, CLIENT_ID);
+        let mut args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        args.push("--no-browser");
         let secret_env: &[(&str, &str)] = if replace {
             args.push("--replace");
             &[]

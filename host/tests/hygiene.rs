@@ -36,26 +36,8 @@ async fn emulator_with_app() -> RunningEmulator {
 /// `switchyard connect intercom` with OAuth against the emulator, as `tests/connections.rs` drives
 /// it: the returned child prints the authorize URL on stderr and waits for the callback.
 fn connect_command(home: &Path, emulator: &RunningEmulator, name: &str, no_browser: bool) -> Command {
-    let base = emulator.base_url();
-    let (authorize, token) = (format!("{base}/oauth"), format!("{base}/auth/eagle/token"));
-    let mut args = vec![
-        "connect",
-        "intercom",
-        "--name",
-        name,
-        "--client-id",
-        CLIENT_ID,
-        "--authorize-url",
-        &authorize,
-        "--token-url",
-        &token,
-        "--base-url",
-        &base,
-        "--callback-port",
-        "0",
-        "--timeout",
-        "30",
-    ];
+    let owned = emulator_oauth_connect_args(emulator, name, CLIENT_ID);
+    let mut args: Vec<&str> = owned.iter().map(String::as_str).collect();
     if no_browser {
         args.push("--no-browser");
     }

@@ -260,3 +260,29 @@ pub async fn authorize_url(child: &mut std::process::Child) -> (url::Url, std::t
         .expect("the authorize URL is printed");
     (url::Url::parse(&url).unwrap(), reader)
 }
+
+/// The arguments of `switchyard connect intercom --name NAME` through the emulator's OAuth endpoints
+/// (authorize, token and API on the emulator, the callback on a free port, a 30 s timeout).
+pub fn emulator_oauth_connect_args(emulator: &RunningEmulator, name: &str, client_id: &str) -> Vec<String> {
+    let base = emulator.base_url();
+    [
+        "connect",
+        "intercom",
+        "--name",
+        name,
+        "--client-id",
+        client_id,
+        "--authorize-url",
+        &format!("{base}/oauth"),
+        "--token-url",
+        &format!("{base}/auth/eagle/token"),
+        "--base-url",
+        &base,
+        "--callback-port",
+        "0",
+        "--timeout",
+        "30",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
